@@ -1,0 +1,5 @@
+import sys
+
+from simulator.cli.app import main
+
+sys.exit(main())

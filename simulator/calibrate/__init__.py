@@ -1,0 +1,1 @@
+"""calibrate layer (see DESIGN.md section 2)."""

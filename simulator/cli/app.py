@@ -1,0 +1,89 @@
+"""The `capplan` typer application: registers one module per command group.
+
+Commands are thin: they declare options, call the library, and render. Errors
+the user can fix (`InputError`) print one line and exit 2; anything else is an
+internal error, exit 1 (set CAPPLAN_DEBUG=1 for the traceback).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import typer
+
+from simulator.errors import InputError
+
+# One entry per command module in simulator/cli/; each exposes register(app).
+COMMAND_MODULES = [
+    "simulator.cli.models_cmd",
+    "simulator.cli.graph_cmd",
+    "simulator.cli.hardware_cmd",
+    "simulator.cli.schema_cmd",
+    "simulator.cli.simulate_cmd",
+    "simulator.cli.serve_cmd",
+    "simulator.cli.calibrate_cmd",
+    "simulator.cli.plan_cmd",
+    "simulator.cli.report_cmd",
+]
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="capplan",
+        help="Compute-efficiency simulator and capacity planner for deep-learning workloads.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", help="print the version and exit")):
+        """Compute-efficiency simulator and capacity planner for deep-learning workloads."""
+        if version:
+            from simulator import __version__
+            typer.echo(f"capplan {__version__}")
+            raise typer.Exit(0)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:   # command module not written yet
+                continue
+            raise
+        module.register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    app = build_app()
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc.one_line()}", err=True)
+        return (2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return (130)
+    except SystemExit as exc:
+        return (exc.code if isinstance(exc.code, int) else 0)
+    except Exception as exc:  # noqa: BLE001 - the one place internal errors are rendered
+        import click
+        if isinstance(exc, click.exceptions.UsageError):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            return (2)
+        if isinstance(exc, click.exceptions.Exit):
+            return (exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            return (130)
+        if os.environ.get("CAPPLAN_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set CAPPLAN_DEBUG=1 for details)", err=True)
+        return (1)
+    return (0)
+
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

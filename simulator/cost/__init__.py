@@ -1,0 +1,1 @@
+"""cost layer (see DESIGN.md section 2)."""

@@ -1,0 +1,1 @@
+"""graph/importers layer (see DESIGN.md section 2)."""

@@ -1,0 +1,97 @@
+"""Reading user files at the schema edge: YAML/JSON into validated pydantic models.
+
+Every failure becomes one `InputError` naming the file and the field.
+`--set path=value` overrides are applied to the raw mapping before validation,
+so they are validated exactly like values written in the file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simulator.errors import InputError, from_validation_error
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file holding a mapping."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", source=str(p))
+    if p.is_dir():
+        raise InputError("is a directory, not a file", source=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read file: {exc}", source=str(p)) from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
+        raise InputError(f"does not parse as {'JSON' if p.suffix == '.json' else 'YAML'}{where}", source=str(p)) from None
+    if not isinstance(data, dict):
+        raise InputError("top level must be a mapping of fields", source=str(p))
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any], source: str | None) -> M:
+    """Validate a raw mapping into `model`, one-line InputError on failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc, source) from None
+
+
+def parse_set_value(text: str) -> Any:
+    """A --set value is YAML: 8 -> int, true -> bool, [1,2] -> list, h100 -> str."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `path=value` overrides (dotted paths) to a nested mapping, returning a copy."""
+    out = json.loads(json.dumps(data))
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(f"override {item!r} has no '='", source="--set", expected="path=value")
+        path, _, raw = item.partition("=")
+        keys = [k for k in path.strip().split(".") if k]
+        if not keys:
+            raise InputError(f"override {item!r} has an empty path", source="--set", expected="path=value")
+        set_path(out, keys, parse_set_value(raw))
+    return out
+
+
+def set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    """Set a dotted path in a nested mapping, creating intermediate mappings."""
+    node = data
+    for k in keys[:-1]:
+        nxt = node.get(k)
+        if nxt is None:
+            nxt = node[k] = {}
+        if not isinstance(nxt, dict):
+            raise InputError(f"cannot set inside '{k}', which is not a mapping", source="--set", field=".".join(keys))
+        node = nxt
+    node[keys[-1]] = value
+
+
+def load_model_file(model: type[M], path: str | Path, overrides: list[str] | None = None) -> M:
+    data = read_mapping(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return validate(model, data, str(path))
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None):
+    """Load and validate a scenario YAML (DESIGN.md 3.2). Relative paths inside stay relative to it."""
+    from simulator.schema.scenario import Scenario
+    scenario = load_model_file(Scenario, path, overrides)
+    return scenario

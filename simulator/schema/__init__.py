@@ -1,0 +1,1 @@
+"""pydantic models only (frozen, extra='forbid'): hardware, scenario, results, calibration."""

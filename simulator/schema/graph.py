@@ -1,0 +1,68 @@
+"""The op record of the graph IR and the architecture summary a graph carries.
+
+A computation graph is a `networkx.DiGraph` (always a DAG). Each node id is a
+stable string (e.g. "L03.attn.qkv", "L03.attn.qkv.bwd_data"); each node has
+the attributes of `Op` (as plain attributes, `g.nodes[n]["flops"]`, so that
+analysis stays fast), and each edge has `size_bytes` (the tensor passed).
+`g.graph` holds: `name`, `source` (bundled | config | onnx), `dtype`,
+`batch`, `seq_len`, and for transformers `arch` (a `TransformerArch` dump),
+which the parallel timing model and the analytic planner read.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from simulator.schema.base import Frozen
+
+OpKind = Literal[
+    "matmul", "conv", "attention_score", "attention_context", "softmax", "norm",
+    "elementwise", "embedding", "pooling", "reduce", "data_movement", "loss",
+    "optimizer", "other",
+]
+Phase = Literal["forward", "backward", "recompute", "optimizer"]
+# How tensor parallelism divides an op (Megatron): column/row-split matmuls,
+# head-split attention core, ops replicated on every tp rank, or ops that
+# sequence parallelism splits along the sequence.
+TPSplit = Literal["column", "row", "heads", "replicated", "sequence", "vocab", "expert"]
+
+
+class Op(Frozen):
+    id: str
+    name: str
+    kind: OpKind
+    phase: Phase = "forward"
+    layer: int | None = None              # transformer block / CNN stage index; None outside layers
+    flops: float = Field(default=0.0, ge=0)
+    bytes_read: float = Field(default=0.0, ge=0)
+    bytes_written: float = Field(default=0.0, ge=0)
+    params: int = Field(default=0, ge=0)  # parameters owned by this op (forward ops only)
+    dtype: str = "bf16"
+    in_shapes: tuple[tuple[int, ...], ...] = ()
+    out_shape: tuple[int, ...] = ()
+    gemm_mnk: tuple[int, int, int] | None = None   # (m, n, k) for matmul-like ops, for efficiency curves
+    tp_split: TPSplit = "replicated"
+    recompute: bool = False               # recomputed in backward under the active policy
+
+
+class TransformerArch(Frozen):
+    """What the Megatron-style parallel model and analytic formulas need of a transformer."""
+
+    family: Literal["gpt2", "llama", "mistral", "mixtral", "bert"]
+    hidden_size: int = Field(gt=0)
+    num_layers: int = Field(gt=0)
+    num_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    ffn_hidden_size: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    max_position_embeddings: int = Field(default=2048, gt=0)
+    gated_mlp: bool = False               # SwiGLU (3 matrices) vs GELU MLP (2)
+    num_experts: int = Field(default=1, gt=0)
+    experts_per_token: int = Field(default=1, gt=0)
+    tied_embeddings: bool = False
+    learned_positions: bool = False
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    encoder_only: bool = False
+    num_labels: int | None = None         # BERT token-classification head

@@ -1,0 +1,129 @@
+"""Hardware profile schema (DESIGN.md 3.4): one device per YAML file.
+
+Human units are accepted in files ("80 GiB", "2039 GB/s", "312 TFLOPS",
+"1.5 us") and parsed here into SI floats. Every number carries a source in
+`sources`, keyed by the dotted field path (a test checks this).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from simulator.schema.base import Bytes, BytesPerS, FlopsPerS, Frozen, Seconds, Watts
+
+DType = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4"]
+OpClass = Literal["matmul", "conv", "attention", "memory"]
+
+
+class EfficiencyCurve(Frozen):
+    """Achieved fraction of peak as a function of problem size.
+
+    `size` is FLOPs per op for compute classes (matmul, conv, attention) and
+    bytes moved for `memory`. Between points the fraction is interpolated
+    linearly in log10(size); outside them it is clamped to the end points.
+    """
+
+    op_class: OpClass
+    dtype: DType | Literal["any"] = "any"
+    size: list[float] = Field(min_length=1)
+    efficiency: list[float] = Field(min_length=1)
+    origin: Literal["datasheet", "calibrated"] = "datasheet"
+    source: str
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.size) != len(self.efficiency):
+            raise ValueError("size and efficiency must have the same number of points")
+        if any(s <= 0 for s in self.size):
+            raise ValueError("sizes must be positive")
+        if any(b <= a for a, b in zip(self.size, self.size[1:])):
+            raise ValueError("sizes must be strictly increasing")
+        if any(not (0 < e <= 1.0) for e in self.efficiency):
+            raise ValueError("efficiency must be in (0, 1]")
+        return self
+
+
+class CollectiveCurve(Frozen):
+    """Achieved bus bandwidth as a fraction of the tier's per-direction bandwidth vs message size."""
+
+    message_bytes: list[float] = Field(min_length=1)
+    bus_bw_fraction: list[float] = Field(min_length=1)
+    source: str
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.message_bytes) != len(self.bus_bw_fraction):
+            raise ValueError("message_bytes and bus_bw_fraction must have the same number of points")
+        if any(b <= a for a, b in zip(self.message_bytes, self.message_bytes[1:])):
+            raise ValueError("message_bytes must be strictly increasing")
+        if any(not (0 < f <= 2.0) for f in self.bus_bw_fraction):
+            raise ValueError("bus_bw_fraction must be in (0, 2] (above 1 only with in-switch reduction)")
+        return self
+
+
+class Memory(Frozen):
+    capacity_bytes: Bytes            # usable, not marketed
+    bandwidth_bytes_per_s: BytesPerS
+    l2_bytes: Bytes | None = None
+    kind: str | None = None          # HBM3, GDDR6X, ...
+
+
+class Link(Frozen):
+    """One link tier: scale-up (NVLink/ICI inside a node or pod) or scale-out (network)."""
+
+    kind: str
+    bandwidth_bytes_per_s: BytesPerS     # per device, per direction
+    latency_s: Seconds
+    domain_size: int | None = Field(default=None, gt=0)   # devices reachable on this tier
+    topology: Literal["switch", "ring", "torus2d", "torus3d", "fat-tree", "pcie"] = "switch"
+    collective: CollectiveCurve | None = None
+
+
+class Power(Frozen):
+    tdp_w: Watts
+    idle_w: Watts | None = None
+
+
+class Price(Frozen):
+    list_usd: float | None = Field(default=None, gt=0)
+    list_date: str | None = None
+    cloud_usd_per_hour: float | None = Field(default=None, gt=0)
+    cloud_date: str | None = None
+
+
+class Calibration(Frozen):
+    """Present only in calibrated profiles: where the overlay came from."""
+
+    date: str
+    device: str
+    fingerprint: dict[str, str] = Field(default_factory=dict)
+    store_run_id: int | None = None
+
+
+class HardwareProfile(Frozen):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    vendor: str
+    kind: Literal["gpu", "tpu", "cpu", "accelerator"]
+    architecture: str | None = None
+    peak_flops_per_s: dict[DType, FlopsPerS]
+    memory: Memory
+    compute_units: int | None = Field(default=None, gt=0)   # SMs / cores / TensorCores
+    launch_overhead_s: Seconds
+    scale_up: Link | None = None
+    scale_out: Link | None = None
+    devices_per_node: int = Field(default=1, gt=0)
+    power: Power
+    price: Price = Price()
+    efficiency: list[EfficiencyCurve] = Field(default_factory=list)
+    provenance: Literal["datasheet", "calibrated"] = "datasheet"
+    calibration: Calibration | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    notes: str | None = None
+
+    @field_validator("peak_flops_per_s")
+    @classmethod
+    def _some_peak(cls, v):
+        if not v:
+            raise ValueError("at least one dtype peak is required")
+        return v

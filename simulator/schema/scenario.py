@@ -1,0 +1,151 @@
+"""Scenario file schema (DESIGN.md 3.2), validated by pydantic, JSON Schema exported.
+
+A scenario names a workload (model, batch, dtype...), a cluster (hardware and
+device count), a parallel layout, optional costs, and for `capplan serve` and
+`capplan plan` a serving section, a sweep, constraints and an objective.
+Cross-field layout checks (tp*pp*dp*cp == devices, heads divisible by tp, ...)
+need the model and live in `parallel/`, not here.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import Field, model_validator
+
+from simulator.schema.base import Frozen
+
+DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
+WeightDType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+KVDType = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
+
+
+class Workload(Frozen):
+    kind: Literal["training", "inference"] = "training"
+    # bundled name | path to config.json / .onnx | inline HF-style mapping
+    model: Union[str, dict[str, Any]]
+    seq_len: int = Field(default=2048, gt=0)
+    global_batch: int = Field(default=1, gt=0)      # sequences (or images) per optimizer step
+    micro_batch: int = Field(default=1, gt=0)
+    dtype: DType = "bf16"
+    recompute: Literal["none", "selective", "full"] = "none"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    tokens: float | None = Field(default=None, gt=0)   # total training tokens -> time to train
+    steps: int | None = Field(default=None, gt=0)      # or a number of optimizer steps
+    dims: dict[str, int] = Field(default_factory=dict)  # ONNX symbolic dims, e.g. {batch: 8}
+    model_options: dict[str, Any] = Field(default_factory=dict)  # e.g. {num_labels: 9, image_size: 150}
+    # inference
+    prompt_tokens: int | None = Field(default=None, gt=0)
+    output_tokens: int | None = Field(default=None, gt=0)
+    batch: int | None = Field(default=None, gt=0)
+    kv_dtype: KVDType | None = None
+    weight_dtype: WeightDType | None = None         # weight-only quantization (int8/int4) or fp8
+
+
+class Cluster(Frozen):
+    hardware: str                                   # profile name or path to a profile YAML
+    devices: int = Field(default=1, gt=0)
+    devices_per_node: int | None = Field(default=None, gt=0)   # default from the profile
+    name: str | None = None
+
+
+class Parallelism(Frozen):
+    tp: int = Field(default=1, gt=0)
+    pp: int = Field(default=1, gt=0)
+    dp: int | None = Field(default=None, gt=0)      # derived as devices / (tp*pp*cp) when absent
+    cp: int = Field(default=1, gt=0)
+    ep: int = Field(default=1, gt=0)
+    sequence_parallel: bool = False
+    schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
+    virtual_stages: int = Field(default=1, gt=0)
+    zero: int = Field(default=0, ge=0, le=3)
+    grad_bucket_bytes: float = Field(default=25 * 2**20, gt=0)   # PyTorch DDP default bucket
+    overlap_grad_reduce: bool = True
+
+
+class Costs(Frozen):
+    usd_per_device_hour: float | None = Field(default=None, gt=0)
+    purchase_usd_per_device: float | None = Field(default=None, gt=0)
+    amortization_years: float = Field(default=4.0, gt=0)
+    hosting_usd_per_device_hour: float = Field(default=0.0, ge=0)
+    power_usage_effectiveness: float = Field(default=1.2, ge=1.0)
+    usd_per_kwh: float = Field(default=0.10, ge=0)
+    grid_kg_co2_per_kwh: float = Field(default=0.4, ge=0)
+    utilization_power_fraction: float = Field(default=0.8, gt=0, le=1.0)  # average draw / TDP while busy
+
+
+class LengthDist(Frozen):
+    kind: Literal["fixed", "lognormal", "uniform", "exponential"] = "fixed"
+    mean: float = Field(gt=0)
+    sigma: float | None = Field(default=None, gt=0)   # lognormal shape; default derived
+    min: float | None = Field(default=None, gt=0)
+    max: float | None = Field(default=None, gt=0)
+
+
+class Arrivals(Frozen):
+    kind: Literal["poisson", "gamma", "trace", "constant"] = "poisson"
+    rate_per_s: float | None = Field(default=None, gt=0)
+    cv: float | None = Field(default=None, gt=0)       # gamma: coefficient of variation
+    path: str | None = None                            # trace CSV: timestamp_s,prompt_tokens,output_tokens
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "trace" and not self.path:
+            raise ValueError("a trace arrival process needs 'path'")
+        if self.kind != "trace" and self.rate_per_s is None:
+            raise ValueError(f"'{self.kind}' arrivals need 'rate_per_s' > 0")
+        if self.kind == "gamma" and self.cv is None:
+            raise ValueError("gamma arrivals need 'cv' (coefficient of variation) > 0")
+        return self
+
+
+class SchedulerSpec(Frozen):
+    max_batch_tokens: int = Field(default=8192, gt=0)
+    max_sequences: int = Field(default=256, gt=0)
+    chunked_prefill: bool = True
+    router: Literal["round_robin", "least_outstanding"] = "least_outstanding"
+
+
+class SLO(Frozen):
+    ttft_p99_s: float | None = Field(default=None, gt=0)
+    tpot_p99_s: float | None = Field(default=None, gt=0)
+    e2e_p99_s: float | None = Field(default=None, gt=0)
+
+
+class Serving(Frozen):
+    replicas: int = Field(default=1, gt=0)
+    arrivals: Arrivals
+    prompt_tokens: Union[float, LengthDist] = 512
+    output_tokens: Union[float, LengthDist] = 128
+    duration_s: float = Field(default=600.0, gt=0)
+    seed: int = 1
+    scheduler: SchedulerSpec = SchedulerSpec()
+    slo: SLO = SLO()
+
+
+class Constraints(Frozen):
+    deadline_days: float | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, gt=0)
+    fits_memory: bool = True
+    power_cap_kw: float | None = Field(default=None, gt=0)
+    max_devices: int | None = Field(default=None, gt=0)
+    ttft_p99_s: float | None = Field(default=None, gt=0)
+    tpot_p99_s: float | None = Field(default=None, gt=0)
+
+
+Objective = Literal["cost_usd", "time_to_train_s", "energy_kwh", "step_time_s",
+                    "usd_per_million_tokens", "devices", "co2_kg"]
+
+
+class Scenario(Frozen):
+    name: str = "scenario"
+    description: str | None = None
+    workload: Workload
+    cluster: Cluster
+    parallelism: Parallelism = Parallelism()
+    costs: Costs = Costs()
+    serving: Serving | None = None
+    # dotted scenario path -> list of values, or 'parallelism: auto'
+    sweep: dict[str, Union[list[Any], Literal["auto"]]] | None = None
+    constraints: Constraints = Constraints()
+    objective: Objective = "cost_usd"
+    seed: int = 0
