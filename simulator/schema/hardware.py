@@ -30,6 +30,10 @@ class EfficiencyCurve(Frozen):
     efficiency: list[float] = Field(min_length=1)
     origin: Literal["datasheet", "calibrated"] = "datasheet"
     source: str
+    # Fixed per-call latency already folded into the curve, when known: the curve
+    # then satisfies size / (peak * eff(size)) = size / (plateau * peak) + latency_s,
+    # so a cost model that also adds launch_overhead_s counts that latency twice.
+    latency_s: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _check(self):
@@ -45,7 +49,13 @@ class EfficiencyCurve(Frozen):
 
 
 class CollectiveCurve(Frozen):
-    """Achieved bus bandwidth as a fraction of the tier's per-direction bandwidth vs message size."""
+    """Achieved bus bandwidth as a fraction of the tier's per-direction bandwidth vs message size.
+
+    Datasheet curves are the bandwidth term of the alpha-beta model (DESIGN.md 4):
+    the tier's per-step latency (`Link.latency_s`) was subtracted from each measured
+    time, so ring all-reduce time 2(n-1)/n*S/(B*f(S)) + 2(n-1)*latency_s reproduces
+    the measured nccl-tests time at every listed size (see simulator/hardware/derive.py).
+    """
 
     message_bytes: list[float] = Field(min_length=1)
     bus_bw_fraction: list[float] = Field(min_length=1)
@@ -76,7 +86,10 @@ class Link(Frozen):
     bandwidth_bytes_per_s: BytesPerS     # per device, per direction
     latency_s: Seconds
     domain_size: int | None = Field(default=None, gt=0)   # devices reachable on this tier
-    topology: Literal["switch", "ring", "torus2d", "torus3d", "fat-tree", "pcie"] = "switch"
+    # switch: NVSwitch-like all-to-all; mesh: point-to-point full mesh (MI300X IF,
+    # Gaudi RoCE); hybrid-cube-mesh: DGX-1 V100; torus: TPU ICI; pcie: host bus.
+    topology: Literal["switch", "ring", "torus2d", "torus3d", "fat-tree", "pcie", "mesh",
+                      "hybrid-cube-mesh"] = "switch"
     collective: CollectiveCurve | None = None
 
 
@@ -127,3 +140,40 @@ class HardwareProfile(Frozen):
         if not v:
             raise ValueError("at least one dtype peak is required")
         return v
+
+
+class Cluster(Frozen):
+    """A resolved cluster: one profile, device count, nodes and the two link tiers.
+
+    Built by simulator.hardware.cluster.build_cluster from a scenario's cluster
+    section (or a named cluster file). `scale_up_domain` is the number of devices
+    one scale-up tier reaches (8 on an NVSwitch node, 72 on GB200 NVL72, a TPU
+    slice on ICI), capped at `devices`.
+    """
+
+    name: str | None = None
+    profile: HardwareProfile
+    devices: int = Field(gt=0)
+    devices_per_node: int = Field(gt=0)
+    num_nodes: int = Field(gt=0)
+    scale_up: Link | None = None
+    scale_out: Link | None = None
+    scale_up_domain: int = Field(gt=0)
+
+
+class TierUse(Frozen):
+    """Which link tier a collective group uses, and how it splits across tiers.
+
+    `inner_size` group members share one scale-up domain; `outer_size` domains
+    take part. A hierarchical collective runs over `inner_size` ranks on
+    scale_up and `outer_size` ranks on scale_out (outer_size == 1: one tier).
+    """
+
+    tier: Literal["scale_up", "scale_out"]
+    link: Link
+    bandwidth_bytes_per_s: float
+    latency_s: float
+    collective: CollectiveCurve | None = None
+    inner_size: int
+    outer_size: int
+    inner_link: Link | None = None

@@ -1,0 +1,124 @@
+"""Build a Cluster (devices, nodes, link tiers) from a scenario's cluster section.
+
+Tiers: `scale_up` joins the devices of one domain (NVSwitch node, NVL72 rack,
+TPU ICI slice, PCIe host); `scale_out` joins domains (InfiniBand, EFA, RoCE,
+DCN). Ranks are placed contiguously (rank r lives in domain r // domain), the
+Megatron-LM convention (Narayanan et al. 2021): tensor parallel innermost.
+
+A cluster can also be named: hardware_profiles/clusters/NAME.yaml holds a
+`NamedCluster` (hardware, size, optional link overrides); a scenario refers to
+it with `cluster: {name: NAME, hardware: ..., devices: ...}` or the planner
+with `build_cluster("NAME")`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from simulator.errors import InfeasibleError, InputError, UnknownNameError
+from simulator.hardware.load import data_dir, load_hardware
+from simulator.loading import read_mapping, validate
+from simulator.schema.base import Frozen
+from simulator.schema.hardware import Cluster, HardwareProfile, Link, TierUse
+from simulator.schema.scenario import Cluster as ClusterSpec
+
+
+class NamedCluster(Frozen):
+    """A named cluster file: a profile plus the system's own node and network facts."""
+
+    name: str
+    hardware: str
+    devices: int = Field(gt=0)
+    devices_per_node: int | None = Field(default=None, gt=0)
+    scale_up: Link | None = None      # replaces the profile's tier when given
+    scale_out: Link | None = None
+    description: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    notes: str | None = None
+
+
+def cluster_paths(profiles_dir: str | Path | None = None) -> dict[str, Path]:
+    """Named cluster -> file, bundled `clusters/` folder then the user's `<profiles_dir>/clusters`."""
+    folders = [data_dir("hardware_profiles") / "clusters"]
+    if profiles_dir is not None:
+        folders.append(Path(profiles_dir) / "clusters")
+    out: dict[str, Path] = {}
+    for folder in folders:
+        if folder.is_dir():
+            out.update({p.stem: p for p in sorted(folder.glob("*.yaml"))})
+    return out
+
+
+def load_named_cluster(name: str, profiles_dir: str | Path | None = None) -> NamedCluster:
+    paths = cluster_paths(profiles_dir)
+    if name not in paths:
+        raise UnknownNameError("cluster", name, paths)
+    return validate(NamedCluster, read_mapping(paths[name]), str(paths[name]))
+
+
+def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) -> int:
+    """Devices one scale-up domain reaches: the link's domain if it spans nodes, else the node."""
+    if link is None:
+        return 1
+    size = link.domain_size or devices_per_node
+    return size if size > profile.devices_per_node else min(size, devices_per_node)
+
+
+def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None) -> Cluster:
+    """Resolve a scenario cluster section (or a named cluster) into a Cluster."""
+    named = None
+    if isinstance(spec, str):
+        named = load_named_cluster(spec, profiles_dir)
+        spec = ClusterSpec(hardware=named.hardware, devices=named.devices,
+                           devices_per_node=named.devices_per_node, name=named.name)
+    elif spec.name and spec.name in cluster_paths(profiles_dir):
+        named = load_named_cluster(spec.name, profiles_dir)
+    profile = load_hardware(spec.hardware, profiles_dir)
+    per_node = spec.devices_per_node or (named.devices_per_node if named else None) or profile.devices_per_node
+    scale_up = (named.scale_up if named and named.scale_up else profile.scale_up)
+    scale_out = (named.scale_out if named and named.scale_out else profile.scale_out)
+    devices = spec.devices
+    if devices > per_node and devices % per_node:
+        raise InputError(f"{devices} devices do not fill whole nodes of {per_node}", field="cluster.devices",
+                         expected=f"a multiple of devices_per_node ({per_node}) or at most one node")
+    num_nodes = max(1, -(-devices // per_node))
+    domain = min(_domain(profile, scale_up, per_node), devices)
+    if devices > domain and scale_out is None:
+        raise InfeasibleError(f"profile '{profile.name}' has no scale_out network, so {devices} devices "
+                              f"cannot span more than {domain} per scale-up domain", field="cluster.devices",
+                              expected=f"at most {domain} devices, or a profile/cluster file with scale_out")
+    return Cluster(name=spec.name, profile=profile, devices=devices, devices_per_node=per_node,
+                   num_nodes=num_nodes, scale_up=scale_up, scale_out=scale_out, scale_up_domain=domain)
+
+
+def tier_for_group(cluster: Cluster, group_size: int, stride: int = 1) -> TierUse:
+    """The tier a collective over ranks r0, r0+stride, ..., r0+(group_size-1)*stride uses.
+
+    inner_size members share a scale-up domain (contiguous placement), outer_size
+    domains take part; outer_size > 1 means the group crosses scale_out.
+    """
+    if group_size < 1 or stride < 1:
+        raise InputError(f"group size {group_size} and stride {stride} must be >= 1", field="parallelism")
+    if (group_size - 1) * stride + 1 > cluster.devices:
+        raise InputError(f"a group of {group_size} ranks with stride {stride} needs more than the "
+                         f"cluster's {cluster.devices} devices", field="parallelism")
+    domain = cluster.scale_up_domain
+    inner = 1 if stride >= domain else max(1, min(group_size, domain // stride))
+    outer = -(-group_size // inner)
+    if outer == 1:
+        link = cluster.scale_up or cluster.scale_out
+        if link is None:   # single device per domain and no network: nothing to communicate over
+            raise InfeasibleError(f"profile '{cluster.profile.name}' has no link for a group of {group_size}",
+                                  field="cluster.hardware")
+        tier = "scale_up" if cluster.scale_up is not None else "scale_out"
+        return TierUse(tier=tier, link=link, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                       latency_s=link.latency_s, collective=link.collective, inner_size=group_size,
+                       outer_size=1, inner_link=None)
+    link = cluster.scale_out
+    if link is None:
+        raise InfeasibleError(f"profile '{cluster.profile.name}' has no scale_out network for a group "
+                              f"spanning {outer} scale-up domains", field="cluster.hardware")
+    return TierUse(tier="scale_out", link=link, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+                   latency_s=link.latency_s, collective=link.collective, inner_size=inner,
+                   outer_size=outer, inner_link=cluster.scale_up if inner > 1 else None)

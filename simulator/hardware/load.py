@@ -1,0 +1,86 @@
+"""Find and load hardware profiles (bundled, a user's folder, or a path).
+
+Bundled data lives in the repository's `hardware_profiles/` and is shipped in
+the wheel as `simulator/_data/hardware_profiles`; `data_dir()` finds either.
+A profile is named by its file stem (`a100-sxm4-80gb.yaml` -> "a100-sxm4-80gb").
+Loaded profiles are cached on (resolved path, mtime), because the planner
+loads the same few profiles many times.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import simulator
+from simulator.errors import InputError, UnknownNameError
+from simulator.loading import read_mapping, validate
+from simulator.schema.hardware import HardwareProfile
+
+PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def data_dir(kind: str = "hardware_profiles") -> Path:
+    """Folder of bundled data `kind` (hardware_profiles, scenarios): wheel first, then checkout."""
+    packaged = Path(simulator.__file__).resolve().parent / "_data" / kind
+    if packaged.is_dir():
+        return packaged
+    return Path(simulator.__file__).resolve().parent.parent / kind
+
+
+def _files_in(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix in PROFILE_SUFFIXES and not p.name.startswith(".")}
+
+
+def profile_paths(profiles_dir: str | Path | None = None) -> dict[str, Path]:
+    """Profile name -> file; a user's `profiles_dir` is searched first (its names win)."""
+    paths = _files_in(data_dir("hardware_profiles"))
+    if profiles_dir is not None:
+        user = Path(profiles_dir)
+        if not user.is_dir():
+            raise InputError("profiles folder not found", source=str(user), field="--profiles-dir",
+                             expected="an existing folder of hardware profile YAML files")
+        paths.update(_files_in(user))
+    return paths
+
+
+def list_profiles(profiles_dir: str | Path | None = None) -> list[str]:
+    """Sorted names of every known profile (bundled plus the user's folder)."""
+    return sorted(profile_paths(profiles_dir))
+
+
+def _looks_like_path(ref: str) -> bool:
+    return "/" in ref or "\\" in ref or ref.endswith(PROFILE_SUFFIXES)
+
+
+def resolve_profile(name_or_path: str | Path, profiles_dir: str | Path | None = None) -> Path:
+    """The file a profile reference points to; UnknownNameError with close names otherwise."""
+    ref = str(name_or_path)
+    if isinstance(name_or_path, Path) or _looks_like_path(ref):
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise InputError("hardware profile file not found", source=ref,
+                             expected="a profile name (see `capplan hardware list`) or a YAML file")
+        return path
+    paths = profile_paths(profiles_dir)
+    if ref not in paths:
+        raise UnknownNameError("hardware profile", ref, paths)
+    return paths[ref]
+
+
+@lru_cache(maxsize=256)
+def _load_cached(path: str, mtime_ns: int) -> HardwareProfile:
+    return validate(HardwareProfile, read_mapping(path), path)
+
+
+def load_hardware(name_or_path: str | Path, profiles_dir: str | Path | None = None) -> HardwareProfile:
+    """Load a profile by bundled/user name or path into a validated, frozen HardwareProfile."""
+    path = resolve_profile(name_or_path, profiles_dir).resolve()
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+def load_all(profiles_dir: str | Path | None = None) -> list[HardwareProfile]:
+    """Every known profile, loaded (in name order)."""
+    return [load_hardware(p) for _, p in sorted(profile_paths(profiles_dir).items())]
