@@ -1,0 +1,133 @@
+"""Per-op time on one device: a roofline with measured efficiency (DESIGN.md 4).
+
+    t = max(flops / (peak[dtype] * eff_c), bytes / (bw * eff_m)) + launch
+
+`eff_c` is the profile's efficiency curve for the op class at the op's FLOP
+count, times a wave-quantization factor for GEMMs (tiles over SMs); `eff_m`
+the memory curve at the bytes moved. Every function accepts NumPy arrays for
+flops / bytes / GEMM shapes so the analytic planner can vectorize over
+candidates. Pure functions: no state, no I/O.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.errors import InputError
+from simulator.hardware.curves import efficiency, find_curve
+from simulator.schema.hardware import HardwareProfile
+
+# cuBLAS/CUTLASS output tiles for large half-precision GEMMs on Ampere/Hopper
+# (CUTLASS default threadblock shapes 256x128, 128x256, 128x128); the library
+# heuristic picks the tile that fills the SMs best, so we take the best of them.
+GEMM_TILES = ((256, 128), (128, 256), (128, 128))
+
+# Dtype used when a device lacks a peak for the requested one (e.g. fp8 on A100
+# runs as fp16/bf16; tf32 falls back to fp32).
+_PEAK_FALLBACK = {"fp8": ("bf16", "fp16"), "bf16": ("fp16",), "fp16": ("bf16",),
+                  "tf32": ("fp32",), "int8": ("fp8", "bf16", "fp16"), "int4": ("int8", "fp8", "bf16")}
+
+MATMUL_KINDS = frozenset({"matmul", "attention_score", "attention_context"})
+CONV_KINDS = frozenset({"conv"})
+
+
+def peak_flops(profile: HardwareProfile, dtype: str) -> float:
+    """Dense peak FLOP/s of `dtype` on the device (with a documented dtype fallback)."""
+    peaks = profile.peak_flops_per_s
+    if dtype in peaks:
+        return peaks[dtype]
+    for alt in _PEAK_FALLBACK.get(dtype, ()):
+        if alt in peaks:
+            return peaks[alt]
+    raise InputError(f"hardware '{profile.name}' has no peak FLOP/s for dtype {dtype}",
+                     field="workload.dtype", expected=", ".join(peaks))
+
+
+def op_class_of(kind: str) -> str:
+    """Efficiency-curve class of a graph op kind."""
+    if kind in MATMUL_KINDS:
+        return "matmul"
+    if kind in CONV_KINDS:
+        return "conv"
+    return "memory"
+
+
+def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES):
+    """Fraction of SM slots doing useful work: tiles / (ceil(tiles / SMs) * SMs).
+
+    A GEMM with output m x n (times `batch` for batched GEMMs) is cut into tiles,
+    each run by one SM; the last wave leaves SMs idle (NVIDIA "Matrix
+    Multiplication Background User's Guide", wave quantization). Returns the best
+    over the candidate tile shapes, as the library heuristic would.
+    """
+    if not compute_units:
+        return np.ones_like(np.asarray(m, dtype=float)) if np.ndim(m) else 1.0
+    m = np.asarray(m, dtype=float)
+    n = np.asarray(n, dtype=float)
+    batch = np.asarray(batch, dtype=float)
+    best = np.zeros(np.broadcast(m, n, batch).shape)
+    for tm, tn in tiles:
+        count = np.ceil(m / tm) * np.ceil(n / tn) * batch
+        waves = np.ceil(count / compute_units)
+        # partial tiles also waste work: useful fraction of the padded tile grid
+        fill = (m * n) / (np.ceil(m / tm) * tm * np.ceil(n / tn) * tn)
+        best = np.maximum(best, fill * count / (waves * compute_units))
+    return best if best.ndim else float(best)
+
+
+def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, gemm_mnk=None):
+    """eff_c: curve efficiency at this FLOP count times GEMM wave quantization."""
+    op_class = op_class_of(kind)
+    if kind in ("attention_score", "attention_context") and find_curve(profile, "attention", dtype):
+        op_class = "attention"
+    eff = efficiency(profile, op_class, dtype, flops, default=1.0)
+    if gemm_mnk is not None and op_class != "memory":
+        m, n, k = gemm_mnk
+        batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
+        eff = eff * wave_efficiency(m, n, np.round(batch), profile.compute_units)
+    return eff
+
+
+def memory_efficiency(profile: HardwareProfile, bytes_moved):
+    """eff_m: achieved fraction of HBM bandwidth for a transfer of this size."""
+    return efficiency(profile, "memory", "any", bytes_moved, default=1.0)
+
+
+def op_time_s(profile: HardwareProfile, kind: str, flops, bytes_moved, dtype: str,
+              gemm_mnk=None, launches=1):
+    """Roofline time of one op (or an array of ops of one kind) on one device.
+
+    `launches` kernel launches are added (DESIGN.md 4: `+ launch`).
+    """
+    flops = np.asarray(flops, dtype=float)
+    bytes_moved = np.asarray(bytes_moved, dtype=float)
+    t_compute = np.zeros_like(flops)
+    has_flops = flops > 0
+    if np.any(has_flops):
+        if op_class_of(kind) == "memory":
+            # vector/SIMT work: elementwise FLOPs run on CUDA cores, far from tensor
+            # peak, but such ops are memory bound; bound them by the fp32 peak.
+            peak = peak_flops(profile, "fp32" if "fp32" in profile.peak_flops_per_s else dtype)
+            eff_c = 1.0
+        else:
+            peak = peak_flops(profile, dtype)
+            eff_c = compute_efficiency(profile, kind, dtype, np.maximum(flops, 1.0), gemm_mnk)
+        t_compute = np.where(has_flops, flops / (peak * eff_c), 0.0)
+    t_memory = np.where(bytes_moved > 0,
+                        bytes_moved / (profile.memory.bandwidth_bytes_per_s
+                                       * memory_efficiency(profile, np.maximum(bytes_moved, 1.0))), 0.0)
+    # a datasheet/calibrated curve already embeds the launch floor (its latency_s:
+    # eff(F) = c / (1 + c * peak * t0 / F)); add the launch only where no curve exists
+    binding = op_class_of(kind) if np.any(has_flops) else "memory"
+    has_curve = find_curve(profile, binding, dtype) is not None and find_curve(profile, "memory", "any") is not None
+    launch = 0.0 if has_curve else launches * profile.launch_overhead_s
+    t = np.maximum(t_compute, t_memory) + launch
+    return t if t.ndim else float(t)
+
+
+def ops_time_s(profile: HardwareProfile, ops, dtype: str) -> float:
+    """Sum of op times of a sequence of op dicts (kind, flops, bytes, gemm_mnk)."""
+    total = 0.0
+    for op in ops:
+        total += op_time_s(profile, op["kind"], op["flops"], op["bytes"], op.get("dtype", dtype),
+                           op.get("gemm_mnk"))
+    return total

@@ -1,0 +1,155 @@
+"""Bytes per device during training: weights, gradients, optimizer state, activations.
+
+Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, section 3.1): 2 B weights
++ 2 B gradients (fp16/bf16) + 12 B optimizer state (fp32 master copy, two
+fp32 moments) per parameter; ZeRO stage 1 shards the optimizer state over the
+data-parallel group, stage 2 also the gradients, stage 3 also the weights.
+Activations per transformer layer follow Korthikanti et al. 2022 ("Reducing
+Activation Recomputation in Large Transformer Models"), Table 2, with s the
+sequence per rank, b the micro-batch, h hidden, a heads, t the tensor-parallel
+size; the MLP term is generalized from 4h to the model's ffn size (and gated
+MLPs). Pure functions.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from simulator.schema.graph import TransformerArch
+
+# bytes per parameter of the optimizer state (fp32 master weights counted here
+# when training in 16 bits): Adam = 2 moments; SGD/RMSprop = 1 state tensor
+_STATE_TENSORS = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}
+
+
+@dataclass(frozen=True)
+class MemoryBytes:
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    temporary: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.temporary
+
+    def as_dict(self) -> dict[str, float]:
+        d = asdict(self)
+        d["total"] = self.total
+        return d
+
+
+def layer_params(arch: TransformerArch) -> tuple[int, int]:
+    """(dense params, expert params) of one transformer layer, biases and norms included."""
+    h, kv = arch.hidden_size, arch.num_kv_heads * arch.head_dim
+    q = arch.num_heads * arch.head_dim
+    attn = h * (q + 2 * kv) + (q + 2 * kv) + q * h + h
+    mats = 3 if arch.gated_mlp else 2
+    bias = 0 if arch.gated_mlp else arch.ffn_hidden_size + h
+    mlp = mats * h * arch.ffn_hidden_size + bias
+    norms = (2 if arch.norm == "layernorm" else 1) * 2 * h
+    if arch.num_experts > 1:
+        router = h * arch.num_experts
+        return attn + norms + router, mlp * arch.num_experts
+    return attn + mlp + norms, 0
+
+
+def embedding_params(arch: TransformerArch) -> int:
+    """Word (+ learned position) embedding parameters."""
+    pos = arch.max_position_embeddings * arch.hidden_size if arch.learned_positions else 0
+    return arch.vocab_size * arch.hidden_size + pos
+
+
+def head_params(arch: TransformerArch) -> int:
+    """LM head parameters held by the last stage (Megatron keeps a tied copy there too)."""
+    return arch.vocab_size * arch.hidden_size + arch.hidden_size * 2
+
+
+def activation_bytes_per_layer(arch: TransformerArch, *, seq_len: int, micro_batch: int, tp: int,
+                               sequence_parallel: bool, recompute: str, act_bytes: float = 2.0) -> float:
+    """Stored activations of one layer for one micro-batch (Korthikanti 2022, Table 2).
+
+    none:      sbh(10 + 24/t) + 5 a s^2 b / t   (with SP the 10 sbh term is also / t)
+    selective: drops the 5 a s^2 b / t attention-score term
+    full:      only the layer input, 2 sbh (/ t with SP)
+    The 16-bit constants scale with `act_bytes` / 2.
+    """
+    s, b, h, t = seq_len, micro_batch, arch.hidden_size, tp
+    sbh = s * b * h
+    scale = act_bytes / 2.0
+    if recompute == "full":
+        return 2.0 * sbh / (t if sequence_parallel else 1) * scale
+    mats = 3 if arch.gated_mlp else 2
+    # split across tp: Q,K (4), V (2), proj input (2); MLP: fc1 out and fc2 in (2 B each per element)
+    split = 8.0 * sbh + 2.0 * mats * s * b * arch.ffn_hidden_size
+    if arch.num_experts > 1:
+        split += 2.0 * mats * s * b * arch.ffn_hidden_size * (arch.experts_per_token - 1)
+    replicated = 10.0 * sbh   # LN inputs (4), attention + MLP inputs (4), dropout masks (2)
+    total = split / t + (replicated / t if sequence_parallel else replicated)
+    if recompute == "none":
+        total += 5.0 * arch.num_heads * s * s * b / t
+    return total * scale
+
+
+def in_flight_microbatches(schedule: str, pp: int, stage: int, num_microbatches: int,
+                           virtual_stages: int = 1) -> float:
+    """Micro-batches whose activations a stage holds at its peak.
+
+    GPipe holds all m; 1F1B holds up to p - stage (p on the first stage);
+    interleaved holds p + (p-1)/v micro-batch-stages on the first stage
+    (Korthikanti 2022, section 4.2: L(1 + (p-1)/(pv)) layers' worth).
+    """
+    m = num_microbatches
+    if schedule == "gpipe":
+        return float(m)
+    if schedule == "interleaved" and virtual_stages > 1:
+        extra = (pp - 1 - stage) / virtual_stages
+        return float(min(m, pp - stage) + extra)
+    return float(min(m, pp - stage))
+
+
+def state_bytes(params: float, *, dtype_bytes: float, optimizer: str, zero: int, dp: int) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes per device for `params` local parameters."""
+    weights = params * dtype_bytes
+    grads = params * dtype_bytes
+    tensors = _STATE_TENSORS.get(optimizer, 2)
+    master = 4.0 if dtype_bytes < 4 else 0.0
+    opt = params * (4.0 * tensors + master)
+    if zero >= 1:
+        opt /= dp
+    if zero >= 2:
+        grads /= dp
+    if zero >= 3:
+        weights /= dp
+    return weights, grads, opt
+
+
+def stage_memory(arch: TransformerArch, *, layers: int, first: bool, last: bool, stage: int,
+                 tp: int, pp: int, dp: int, cp: int, ep: int, sequence_parallel: bool, zero: int,
+                 recompute: str, micro_batch: int, seq_len: int, dtype_bytes: float, optimizer: str,
+                 schedule: str, num_microbatches: int, virtual_stages: int = 1) -> MemoryBytes:
+    """Memory of one pipeline stage's device (one tp/cp/dp rank; all ranks are alike)."""
+    dense, expert = layer_params(arch)
+    params = layers * (dense / tp + expert / (tp * ep))
+    if first:
+        params += embedding_params(arch) / tp
+    if last and not (first and arch.tied_embeddings):
+        params += head_params(arch) / tp
+    weights, grads, opt = state_bytes(params, dtype_bytes=dtype_bytes, optimizer=optimizer, zero=zero, dp=dp)
+    s = seq_len // cp
+    act_bytes = max(dtype_bytes, 2.0)
+    per_layer = activation_bytes_per_layer(arch, seq_len=s, micro_batch=micro_batch, tp=tp,
+                                           sequence_parallel=sequence_parallel, recompute=recompute,
+                                           act_bytes=act_bytes)
+    flight = in_flight_microbatches(schedule, pp, stage, num_microbatches, virtual_stages)
+    acts = per_layer * layers * flight
+    temp = 0.0
+    if recompute == "full":   # one layer's full activations live while it is recomputed
+        temp += activation_bytes_per_layer(arch, seq_len=s, micro_batch=micro_batch, tp=tp,
+                                           sequence_parallel=sequence_parallel, recompute="none",
+                                           act_bytes=act_bytes)
+    if last:                  # logits in 16 bit plus fp32 softmax for the loss
+        temp += s * micro_batch * arch.vocab_size / tp * (act_bytes + 4.0)
+    if zero >= 3:             # one layer's gathered weights
+        temp += (dense + expert / ep) / tp * dtype_bytes
+    return MemoryBytes(weights, grads, opt, acts, temp)

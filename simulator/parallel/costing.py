@@ -1,0 +1,299 @@
+"""Per-stage costs of a layout: what the SimPy engine and the analytic planner both consume.
+
+`stage_costs(arch, plan, profile, workload)` costs one transformer layer once
+(identical layers, identical tp/dp ranks), builds every pipeline chunk's
+forward and backward time per micro-batch (compute + critical-path
+communication), the point-to-point time between stages, each device's
+data-parallel gradient buckets, its optimizer step and its memory. The only
+thing the engine adds is the event-by-event schedule; `analytic_step_time_s`
+is the closed form the planner's fast tier uses (the two agree closely on
+balanced pipelines, which a test checks).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from simulator.cost import comm as C
+from simulator.cost.compute import MATMUL_KINDS, op_time_s
+from simulator.cost.memory import MemoryBytes, embedding_params, head_params, layer_params, stage_memory
+from simulator.parallel import transformer as T
+from simulator.parallel.plan import ResolvedPlan
+from simulator.parallel.strategies import Comm, LoweringContext, lower
+from simulator.schema.graph import TransformerArch
+from simulator.schema.hardware import HardwareProfile
+from simulator.units import dtype_bytes
+
+
+@dataclass(frozen=True)
+class ChunkCost:
+    """One pipeline chunk (a virtual stage: consecutive layers on one device), per micro-batch."""
+
+    index: int
+    device: int
+    layers: int
+    fwd_compute_s: float
+    fwd_comm_s: float
+    bwd_compute_s: float       # backward + recompute
+    bwd_comm_s: float
+    grad_bytes: float          # gradients this chunk contributes to the data-parallel reduction
+
+    @property
+    def fwd_s(self) -> float:
+        return self.fwd_compute_s + self.fwd_comm_s
+
+    @property
+    def bwd_s(self) -> float:
+        return self.bwd_compute_s + self.bwd_comm_s
+
+
+@dataclass(frozen=True)
+class DeviceStep:
+    """Once-per-step work of one pipeline rank after its last backward."""
+
+    device: int
+    bucket_s: tuple[float, ...]        # gradient-reduction collective of each bucket, in order
+    reduce_total_s: float              # one collective over the whole buffer (no overlap)
+    post_optimizer_s: float            # ZeRO 1/2 parameter all-gather after the step
+    optimizer_s: float
+    memory: MemoryBytes
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    pp: int
+    virtual_stages: int
+    num_microbatches: int
+    schedule: str
+    overlap_grad_reduce: bool
+    chunks: tuple[ChunkCost, ...]
+    devices: tuple[DeviceStep, ...]
+    p2p_s: float
+    model_flops_per_step: float
+    hardware_flops_per_step: float
+    notes: dict = field(default_factory=dict)
+    p2p_blocking: bool = True      # sender's compute stream waits for its send (Megatron-LM 2021)
+
+
+def _ops_time(profile: HardwareProfile, ops: list[dict], dtype: str) -> tuple[float, float, float]:
+    """(total, matmul FLOPs, all FLOPs) of an op list."""
+    total = gemm_flops = 0.0
+    for op in ops:
+        total += op_time_s(profile, op["kind"], op["flops"], op["bytes"], dtype, op["gemm_mnk"])
+        if op["kind"] in MATMUL_KINDS:
+            gemm_flops += op["flops"]
+    return total, gemm_flops, sum(op["flops"] for op in ops)
+
+
+def comm_time_s(c: Comm, tiers: C.Tiers, size_bytes: float | None = None) -> float:
+    """Time of one Comm item (all its repetitions)."""
+    size = c.size_bytes if size_bytes is None else size_bytes
+    g = c.group
+    if c.kind in ("p2p", "p2p_ring"):
+        tier = tiers.scale_out if g.nodes > 1 else tiers.scale_up
+        return c.count * C.p2p_s(size, tier)
+    return c.count * C.collective_s(c.kind, size, g, tiers)
+
+
+def _pp_send_s(ctx: LoweringContext, tiers: C.Tiers) -> float:
+    """Point-to-point activation transfer between adjacent stages (scatter/gather when split)."""
+    comms = [c for c in lower(ctx) if c.scope == "microbatch"]
+    if not comms:
+        return 0.0
+    c = comms[0]
+    crosses = ctx.tp * ctx.cp * ctx.dp >= ctx.devices_per_node
+    tier = tiers.scale_out if crosses else tiers.scale_up
+    t = C.p2p_s(c.size_bytes, tier)
+    if ctx.tp > 1 and not ctx.sequence_parallel:   # all-gather of the scattered pieces in node
+        t += C.all_gather_s(ctx.activation_bytes, ctx.tp, tiers.scale_up)
+    return t
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    fwd_compute_s: float
+    fwd_comm_s: float
+    bwd_compute_s: float
+    bwd_comm_s: float
+    fwd_gemm_flops: float
+    recompute_gemm_flops: float
+
+
+def layer_cost(arch: TransformerArch, ctx: LoweringContext, profile: HardwareProfile, tiers: C.Tiers,
+               dtype: str) -> LayerCost:
+    """Cost one transformer layer on one rank for one micro-batch (done once per layout)."""
+    e = ctx.dtype_bytes
+    fwd = T.layer_forward_ops(arch, micro_batch=ctx.micro_batch, seq_len=ctx.seq_len, tp=ctx.tp, cp=ctx.cp,
+                              sequence_parallel=ctx.sequence_parallel, ep=ctx.ep, dtype_bytes=e)
+    rec = T.recompute_ops(fwd, ctx.recompute)
+    t_f, gf, _ = _ops_time(profile, fwd, dtype)
+    t_b, _, _ = _ops_time(profile, T.backward_ops(fwd), dtype)
+    t_r, gr, _ = _ops_time(profile, rec, dtype) if rec else (0.0, 0.0, 0.0)
+    comm_f = comm_b = 0.0
+    hidden_f = hidden_b = 0.0
+    for c in lower(ctx):
+        if c.scope not in ("layer_fwd", "layer_bwd"):
+            continue
+        t = comm_time_s(c, tiers)
+        if c.scope == "layer_fwd":
+            if c.overlap:
+                hidden_f += t
+            else:
+                comm_f += t
+        else:
+            if c.overlap:
+                hidden_b += t
+            else:
+                comm_b += t
+    # overlappable comm (ring attention, ZeRO-3 prefetch) shows only where it outlasts compute
+    comm_f += max(0.0, hidden_f - t_f)
+    comm_b += max(0.0, hidden_b - (t_b + t_r))
+    return LayerCost(t_f, comm_f, t_b + t_r, comm_b, gf, gr)
+
+
+def _split_layers(num_layers: int, chunks: int) -> list[int]:
+    base, extra = divmod(num_layers, chunks)
+    return [base + (1 if i < extra else 0) for i in range(chunks)]
+
+
+def _buckets(total_bytes: float, bucket_bytes: float) -> list[float]:
+    if total_bytes <= 0:
+        return []
+    n = max(1, math.ceil(total_bytes / bucket_bytes))
+    full = [bucket_bytes] * (n - 1)
+    return full + [total_bytes - bucket_bytes * (n - 1)]
+
+
+def optimizer_time_s(profile: HardwareProfile, local_params: float, dtype_b: float, optimizer: str,
+                     loss_scaled: bool = True) -> float:
+    """Memory-bound optimizer step over the local (possibly ZeRO-sharded) parameters.
+
+    Mixed precision with fp32 master weights (Micikevicius et al. 2018; Megatron's
+    Float16Optimizer) passes over every parameter: copy the 16-bit gradient to
+    fp32 (read e, write 4 B), unscale and check for inf/NaN (fp16 loss scaling:
+    r/w 8 B), gradient-norm clipping (read 4, then scale r/w 8), the update (read
+    grad 4, master weight and each state tensor r/w 8 B), and the copy back to
+    16-bit weights (read 4, write e). Adam: 60 B per parameter in fp16, 52 in
+    bf16 (no loss scaling), 40 in fp32 (no copies).
+    """
+    states = 2 if optimizer in ("adam", "adamw") else 1
+    update = 4.0 + 8.0 + 8.0 * states
+    clip = 12.0
+    if dtype_b >= 4:
+        per_param = clip + update
+    else:
+        per_param = (dtype_b + 4.0) + clip + update + (4.0 + dtype_b) + (8.0 if dtype_b == 2 and loss_scaled else 0.0)
+    if local_params <= 0:
+        return 0.0
+    return op_time_s(profile, "optimizer", 0.0, local_params * per_param, "fp32", launches=2)
+
+
+def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProfile, workload,
+                tiers: C.Tiers | None = None) -> StageCosts:
+    """Everything the pipeline simulation needs, for a transformer `arch` under `plan`."""
+    tiers = tiers or C.tiers_from_profile(profile, plan.devices_per_node)
+    dtype = workload.dtype
+    e = float(dtype_bytes(dtype if dtype != "tf32" else "fp32"))
+    e_act = max(2.0, e) if dtype != "fp8" else 2.0   # fp8 GEMMs keep 16-bit activations
+    dense, expert = layer_params(arch)
+    ctx = LoweringContext(arch=arch, tp=plan.tp, pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,
+                          sequence_parallel=plan.sequence_parallel, zero=plan.zero, recompute=plan.recompute,
+                          micro_batch=plan.micro_batch, seq_len=workload.seq_len, dtype_bytes=e_act,
+                          devices_per_node=plan.devices_per_node,
+                          layer_param_bytes=(dense / plan.tp + expert / (plan.tp * plan.ep)) * e_act)
+    lc = layer_cost(arch, ctx, profile, tiers, dtype)
+    kw = dict(micro_batch=plan.micro_batch, seq_len=workload.seq_len, tp=plan.tp, cp=plan.cp,
+              sequence_parallel=plan.sequence_parallel, dtype_bytes=e_act)
+    emb = T.embedding_ops(arch, **kw)
+    head = T.head_ops(arch, **kw)
+    t_emb_f, _, _ = _ops_time(profile, emb, dtype)
+    t_emb_b, _, _ = _ops_time(profile, T.backward_ops(emb), dtype)
+    t_head_f, head_gf, _ = _ops_time(profile, head, dtype)
+    t_head_b, _, _ = _ops_time(profile, T.backward_ops(head), dtype)
+    # vocab-parallel embedding and cross-entropy each all-reduce a small tensor across tp
+    emb_ar = C.collective_s("all_reduce", ctx.activation_bytes, ctx.group("tp"), tiers) if plan.tp > 1 else 0.0
+
+    n_chunks = plan.pp * plan.virtual_stages
+    layer_split = _split_layers(arch.num_layers, n_chunks)
+    local_layer_params = dense / plan.tp + expert / (plan.tp * plan.ep)
+    chunks = []
+    for j, nl in enumerate(layer_split):
+        first, last = j == 0, j == n_chunks - 1
+        fc, fm = nl * lc.fwd_compute_s, nl * lc.fwd_comm_s
+        bc, bm = nl * lc.bwd_compute_s, nl * lc.bwd_comm_s
+        params = nl * local_layer_params
+        if first:
+            fc, bc, fm = fc + t_emb_f, bc + t_emb_b, fm + emb_ar
+            params += embedding_params(arch) / plan.tp
+        if last:
+            fc, bc = fc + t_head_f, bc + t_head_b
+            if not (arch.tied_embeddings and n_chunks == 1):
+                params += head_params(arch) / plan.tp
+        # weight gradients of each micro-batch are accumulated into the gradient buffer
+        # (autograd .grad accumulation / Megatron's main_grad hook, no fused wgrad
+        # accumulation): read new grad, read and write the buffer = 3 x grad bytes
+        if plan.num_microbatches > 1 and params > 0:
+            bc += op_time_s(profile, "elementwise", params, 3.0 * params * e, dtype)
+        chunks.append(ChunkCost(j, j % plan.pp, nl, fc, fm, bc, bm, params * e))
+    devices = _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, e_act)
+    p2p = _pp_send_s(ctx, tiers)
+    per_mb_gemm = arch.num_layers * lc.fwd_gemm_flops * plan.tp * plan.cp + head_gf * plan.tp * plan.cp
+    mb_total = plan.num_microbatches * plan.dp
+    model_flops = 3.0 * per_mb_gemm * mb_total
+    hw_flops = model_flops + arch.num_layers * lc.recompute_gemm_flops * plan.tp * plan.cp * mb_total
+    return StageCosts(plan.pp, plan.virtual_stages, plan.num_microbatches, plan.schedule,
+                      plan.overlap_grad_reduce, tuple(chunks), tuple(devices), p2p, model_flops, hw_flops,
+                      notes={"layer_fwd_compute_s": lc.fwd_compute_s, "layer_fwd_comm_s": lc.fwd_comm_s,
+                             "layer_bwd_compute_s": lc.bwd_compute_s, "layer_bwd_comm_s": lc.bwd_comm_s})
+
+
+def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, e_act):
+    dp_comms = [c for c in lower(ctx) if c.scope == "step"]
+    reduce_c = next((c for c in dp_comms if c.kind in ("all_reduce", "reduce_scatter")), None)
+    gather_c = next((c for c in dp_comms if c.kind == "all_gather"), None)
+    embed_sync = arch.tied_embeddings and plan.pp > 1
+    emb_bytes = embedding_params(arch) / plan.tp * e
+    emb_group = C.Group(2, 1, 2) if plan.tp * plan.cp * plan.dp * (plan.pp - 1) >= plan.devices_per_node else C.Group(2, 2, 1)
+    out = []
+    for d in range(plan.pp):
+        mine = [c for c in chunks if c.device == d]
+        grad_bytes = sum(c.grad_bytes for c in mine)
+        buckets = _buckets(grad_bytes, plan.grad_bucket_bytes)
+        bucket_s = tuple(comm_time_s(reduce_c, tiers, b) for b in buckets) if reduce_c else ()
+        total_s = comm_time_s(reduce_c, tiers, grad_bytes) if reduce_c else 0.0
+        post = comm_time_s(gather_c, tiers, grad_bytes) if gather_c else 0.0
+        if embed_sync and d in (0, plan.pp - 1):
+            sync = C.collective_s("all_reduce", emb_bytes, emb_group, tiers)
+            total_s += sync
+            bucket_s = bucket_s + (sync,)
+        local_params = grad_bytes / e
+        opt_params = local_params / (plan.dp if plan.zero >= 1 else 1)
+        opt_s = optimizer_time_s(profile, opt_params, e, workload.optimizer, loss_scaled=workload.dtype == "fp16")
+        layers = sum(layer_split[c.index] for c in mine)
+        mem = stage_memory(arch, layers=layers, first=d == 0, last=d == plan.pp - 1, stage=d, tp=plan.tp,
+                           pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,
+                           sequence_parallel=plan.sequence_parallel, zero=plan.zero, recompute=plan.recompute,
+                           micro_batch=plan.micro_batch, seq_len=workload.seq_len, dtype_bytes=e,
+                           optimizer=workload.optimizer, schedule=plan.schedule,
+                           num_microbatches=plan.num_microbatches, virtual_stages=plan.virtual_stages)
+        out.append(DeviceStep(d, bucket_s, total_s, post, opt_s, mem))
+    return out
+
+
+def analytic_step_time_s(costs: StageCosts) -> float:
+    """Closed-form step time: steady state of the busiest device + fill/drain bubble + step tail.
+
+    1F1B/GPipe: m * max_d W_d + (p - 1) * max chunk (f + b) (Narayanan 2021, eq. for
+    the bubble (p-1)/m), interleaved: the bubble shrinks by v because a chunk is
+    1/v of a stage; plus p2p on the fill and drain, exposed DP reduction and the
+    optimizer of the slowest device.
+    """
+    m, p = costs.num_microbatches, costs.pp
+    work = [sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d) for d in range(p)]
+    chunk_max = max(c.fwd_s + c.bwd_s for c in costs.chunks)
+    pipe = m * max(work) + (p - 1) * chunk_max + 2 * (p - 1) * costs.p2p_s
+    tail = 0.0
+    for d, dev in enumerate(costs.devices):
+        reduce_s = dev.bucket_s[-1] if (costs.overlap_grad_reduce and dev.bucket_s) else dev.reduce_total_s
+        tail = max(tail, reduce_s + dev.optimizer_s + dev.post_optimizer_s)
+    return pipe + tail

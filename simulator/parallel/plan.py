@@ -1,0 +1,119 @@
+"""Resolve and validate a parallel layout against the model and the cluster.
+
+`resolve_plan` derives dp = devices / (tp*pp*cp) when it is not given, the
+number of micro-batches per pipeline, and checks every rule a layout must
+obey; each violation is one `InputError` naming the scenario field.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from simulator.errors import InputError
+from simulator.schema.graph import TransformerArch
+from simulator.schema.scenario import Scenario
+
+SCHEDULES = ("gpipe", "1f1b", "interleaved")
+
+
+@dataclass(frozen=True)
+class ResolvedPlan:
+    """The layout as the simulation uses it (DESIGN.md 3.3 `parallelism`)."""
+
+    tp: int
+    pp: int
+    dp: int
+    cp: int
+    ep: int
+    sequence_parallel: bool
+    schedule: str
+    virtual_stages: int
+    zero: int
+    micro_batch: int
+    num_microbatches: int
+    global_batch: int
+    recompute: str
+    grad_bucket_bytes: float
+    overlap_grad_reduce: bool
+    devices: int
+    devices_per_node: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fail(message: str, field: str, expected: str, source: str | None):
+    raise InputError(message, source=source, field=field, expected=expected)
+
+
+def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_node: int,
+                 source: str | None = None) -> ResolvedPlan:
+    """Check the layout of `scenario` and return it resolved (dp derived, micro-batches counted)."""
+    par, wl, devices = scenario.parallelism, scenario.workload, scenario.cluster.devices
+    tp, pp, cp, ep = par.tp, par.pp, par.cp, par.ep
+    model_par = tp * pp * cp
+    if devices % model_par:
+        _fail(f"tp*pp*cp = {tp}*{pp}*{cp} = {model_par} does not divide {devices} devices",
+              "parallelism", "tp*pp*dp*cp == cluster.devices", source)
+    dp = par.dp if par.dp is not None else devices // model_par
+    if tp * pp * dp * cp != devices:
+        _fail(f"tp*pp*dp*cp = {tp}*{pp}*{dp}*{cp} = {tp * pp * dp * cp} but cluster.devices is {devices}",
+              "parallelism.dp", "tp*pp*dp*cp == cluster.devices", source)
+    if par.schedule not in SCHEDULES:
+        _fail(f"unknown schedule '{par.schedule}'", "parallelism.schedule", " | ".join(SCHEDULES), source)
+    v = par.virtual_stages if par.schedule == "interleaved" else 1
+    if par.schedule != "interleaved" and par.virtual_stages != 1:
+        _fail(f"virtual_stages = {par.virtual_stages} needs schedule 'interleaved'",
+              "parallelism.virtual_stages", "1 unless schedule is interleaved", source)
+    if arch is not None:
+        _check_arch(arch, tp, pp, cp, ep, v, dp, wl.seq_len, source)
+    elif tp > 1 or cp > 1 or ep > 1:
+        _fail("tensor, context and expert parallelism need a transformer model",
+              "parallelism", "tp = cp = ep = 1 for this model", source)
+    if ep > 1 and dp % ep:
+        _fail(f"ep = {ep} does not divide dp = {dp}", "parallelism.ep", "ep dividing dp", source)
+    if wl.global_batch % dp:
+        _fail(f"global_batch {wl.global_batch} is not divisible by dp = {dp}", "workload.global_batch",
+              "a multiple of the data-parallel size", source)
+    per_replica = wl.global_batch // dp
+    if per_replica % wl.micro_batch:
+        _fail(f"micro_batch {wl.micro_batch} does not divide the per-replica batch {per_replica}",
+              "workload.micro_batch", f"a divisor of global_batch / dp = {per_replica}", source)
+    m = per_replica // wl.micro_batch
+    if par.schedule == "interleaved" and v > 1 and m % pp:
+        _fail(f"interleaved schedule needs the micro-batch count ({m}) to be a multiple of pp = {pp}",
+              "workload.micro_batch", "global_batch / dp / micro_batch divisible by pp", source)
+    if par.sequence_parallel and tp == 1:
+        pass   # harmless: sequence parallelism is a no-op without tensor parallelism
+    return ResolvedPlan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep,
+                        sequence_parallel=par.sequence_parallel and tp > 1, schedule=par.schedule,
+                        virtual_stages=v, zero=par.zero, micro_batch=wl.micro_batch,
+                        num_microbatches=m, global_batch=wl.global_batch, recompute=wl.recompute,
+                        grad_bucket_bytes=par.grad_bucket_bytes,
+                        overlap_grad_reduce=par.overlap_grad_reduce, devices=devices,
+                        devices_per_node=devices_per_node)
+
+
+def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
+    if arch.num_heads % tp:
+        _fail(f"tp = {tp} does not divide the {arch.num_heads} attention heads", "parallelism.tp",
+              f"a divisor of {arch.num_heads}", source)
+    if arch.num_kv_heads % tp and tp % arch.num_kv_heads:
+        _fail(f"tp = {tp} and the {arch.num_kv_heads} KV heads do not divide one another",
+              "parallelism.tp", "tp dividing the KV heads (or a multiple of them)", source)
+    if pp > arch.num_layers:
+        _fail(f"pp = {pp} pipeline stages but the model has only {arch.num_layers} layers",
+              "parallelism.pp", f"at most {arch.num_layers}", source)
+    if v > 1 and arch.num_layers % (pp * v):
+        _fail(f"virtual_stages = {v} does not divide the {arch.num_layers // pp if arch.num_layers % pp == 0 else arch.num_layers / pp} layers per stage",
+              "parallelism.virtual_stages", f"num_layers / pp ({arch.num_layers}/{pp}) divisible by virtual_stages", source)
+    if pp * v > arch.num_layers:
+        _fail(f"pp * virtual_stages = {pp * v} exceeds the {arch.num_layers} layers",
+              "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
+    if ep > 1 and arch.num_experts % ep:
+        _fail(f"ep = {ep} does not divide the {arch.num_experts} experts", "parallelism.ep",
+              f"a divisor of {arch.num_experts}", source)
+    if ep > 1 and arch.num_experts == 1:
+        _fail("expert parallelism needs a mixture-of-experts model", "parallelism.ep", "1 for a dense model", source)
+    if cp > 1 and seq_len % (2 * cp):
+        _fail(f"seq_len {seq_len} is not divisible by 2*cp = {2 * cp}", "parallelism.cp",
+              "seq_len divisible by 2*cp (load-balanced ring attention)", source)
