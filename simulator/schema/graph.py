@@ -1,12 +1,23 @@
 """The op record of the graph IR and the architecture summary a graph carries.
 
 A computation graph is a `networkx.DiGraph` (always a DAG). Each node id is a
-stable string (e.g. "L03.attn.qkv", "L03.attn.qkv.bwd_data"); each node has
+stable string (e.g. "L3.attn.qkv", "L3.attn.qkv.bwd_data"); each node has
 the attributes of `Op` (as plain attributes, `g.nodes[n]["flops"]`, so that
 analysis stays fast), and each edge has `size_bytes` (the tensor passed).
-`g.graph` holds: `name`, `source` (bundled | config | onnx), `dtype`,
-`batch`, `seq_len`, and for transformers `arch` (a `TransformerArch` dump),
-which the parallel timing model and the analytic planner read.
+`g.graph` holds: `name`, `source` (bundled | config | onnx | cnn), `dtype`,
+`batch`, `seq_len`, `training`, `recompute`, `warnings` (list of str), and for
+transformers `arch` (a `TransformerArch` dump), which the parallel timing
+model and the analytic planner read.
+
+Naming: ops inside transformer layer i have ids `L{i}.<name>` and the same
+`name` in every layer (e.g. "attn.qkv"). Backward ops append `.bwd_data` and
+`.bwd_weight` (matmul/conv; for the attention core `.bwd_data` and
+`.bwd_data2`, the gradients of its two operands) or `.bwd` (other ops);
+recomputed ops append `.recompute`; optimizer steps are `L{i}.optimizer` and
+`<op id>.optimizer` for parameters outside layers.
+
+tp_split "sequence" marks ops that plain tensor parallelism replicates and
+sequence parallelism splits along the sequence (norms, dropout, residuals).
 """
 from __future__ import annotations
 
@@ -44,6 +55,9 @@ class Op(Frozen):
     gemm_mnk: tuple[int, int, int] | None = None   # (m, n, k) for matmul-like ops, for efficiency curves
     tp_split: TPSplit = "replicated"
     recompute: bool = False               # recomputed in backward under the active policy
+    # what this op's backward reads from the forward: its inputs (matmul, norm, gelu...), its
+    # output (softmax) or nothing (additions); drives activation liveness (Korthikanti et al. 2022)
+    saved: Literal["inputs", "output", "none"] = "inputs"
 
 
 class TransformerArch(Frozen):
@@ -65,4 +79,5 @@ class TransformerArch(Frozen):
     learned_positions: bool = False
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     encoder_only: bool = False
-    num_labels: int | None = None         # BERT token-classification head
+    num_labels: int | None = Field(default=None, gt=0)   # BERT token-classification head
+    type_vocab_size: int = Field(default=0, ge=0)         # BERT token-type embeddings

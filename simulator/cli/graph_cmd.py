@@ -1,0 +1,100 @@
+"""`capplan graph MODEL`: parameters, FLOPs and bytes per layer and in total."""
+from __future__ import annotations
+
+import json
+import warnings
+from typing import List, Optional
+
+import typer
+
+from simulator.errors import InputError
+
+
+def parse_pairs(items: list[str], flag: str) -> dict:
+    """["batch=8", "seq=128"] -> {"batch": 8, "seq": 128} (values read as YAML scalars)."""
+    from simulator.loading import parse_set_value
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{item!r} is not key=value", source=flag, expected="NAME=VALUE, e.g. batch=8")
+        out[key.strip()] = parse_set_value(raw)
+    return out
+
+
+def graph_summary(g) -> dict:
+    """The `graph --json` document (DESIGN.md 3.3) of a built graph."""
+    from simulator.graph import analysis as an
+    from simulator.graph.training import hardware_flops, model_flops
+    length, path = an.critical_path(g)
+    return {
+        "name": g.graph.get("name"), "source": g.graph.get("source"), "dtype": g.graph.get("dtype"),
+        "batch": g.graph.get("batch"), "seq_len": g.graph.get("seq_len"),
+        "training": bool(g.graph.get("training")), "recompute": g.graph.get("recompute"),
+        "ops": g.number_of_nodes(),
+        "params": an.total_params(g),
+        "forward_flops": an.total_flops(g, "forward"),
+        "training_flops": model_flops(g),
+        "hardware_flops": hardware_flops(g),
+        "total_bytes": an.total_bytes(g),
+        "peak_activation_bytes": an.peak_activation_bytes(g),
+        "critical_path_flops": length,
+        "layers": an.layer_table(g),
+        "warnings": list(g.graph.get("warnings", [])),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("graph")
+    def graph_cmd(
+        model: str = typer.Argument(..., help="bundled name (capplan models list), config.json or .onnx path"),
+        seq: int = typer.Option(2048, "--seq", help="sequence length (tokens per sequence)"),
+        batch: int = typer.Option(1, "--batch", help="sequences (or images) per pass"),
+        dtype: str = typer.Option("bf16", "--dtype", help="fp32 | tf32 | bf16 | fp16 | fp8"),
+        training: bool = typer.Option(False, "--training", help="add backward, recompute and optimizer ops"),
+        recompute: str = typer.Option("none", "--recompute", help="none | selective | full (with --training)"),
+        optimizer: str = typer.Option("adam", "--optimizer", help="adam | adamw | sgd | rmsprop"),
+        dim: Optional[List[str]] = typer.Option(None, "--dim", help="bind an ONNX symbolic dim: NAME=N (repeatable)"),
+        option: Optional[List[str]] = typer.Option(None, "--option", help="model option: KEY=VALUE, e.g. num_labels=9, image_size=150 (repeatable)"),
+        as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
+    ):
+        """Build a model's computation graph and show params, FLOPs and bytes per layer and in total."""
+        from simulator.graph.build import load_model
+        dims = parse_pairs(list(dim or []), "--dim")
+        options = parse_pairs(list(option or []), "--option")
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            g = load_model(model, seq_len=seq, batch=batch, dtype=dtype, dims=dims, options=options,
+                           training=training, recompute=recompute, optimizer=optimizer)
+        summary = graph_summary(g)
+        for w in summary["warnings"]:
+            typer.echo(f"warning: {w}", err=True)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+            return
+        _render(summary)
+
+
+def _render(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulator.units import format_bytes, format_flops
+    table = Table(title=f"{s['name']} ({s['source']}, {s['dtype']}, batch {s['batch']}"
+                        + (f", seq {s['seq_len']}" if s["seq_len"] else "")
+                        + (f", training, recompute {s['recompute']}" if s["training"] else "") + ")")
+    for col, just in (("layer", "left"), ("ops", "right"), ("params", "right"),
+                      ("forward FLOPs", "right"), ("all FLOPs", "right"), ("bytes", "right")):
+        table.add_column(col, justify=just)
+    for r in s["layers"]:
+        table.add_row(r["name"], str(r["ops"]), f"{r['params']:,}", format_flops(r["forward_flops"]),
+                      format_flops(r["flops"]), format_bytes(r["bytes"]))
+    table.add_section()
+    table.add_row("total", str(s["ops"]), f"{s['params']:,}", format_flops(s["forward_flops"]),
+                  format_flops(sum(r["flops"] for r in s["layers"])), format_bytes(s["total_bytes"]),
+                  style="bold")
+    console = Console()
+    console.print(table)
+    console.print(f"training FLOPs (forward+backward, no recompute): {format_flops(s['training_flops'])}; "
+                  f"with recompute: {format_flops(s['hardware_flops'])}; "
+                  f"peak activations: {format_bytes(s['peak_activation_bytes'])}")
