@@ -36,7 +36,7 @@ def latency_falloff(plateau: float, peak_per_s: float, t0_s: float, sizes) -> li
         raise ValueError(f"plateau must be in (0, 1], got {plateau}")
     f = np.asarray(sizes, dtype=float)
     eff = plateau / (1.0 + plateau * peak_per_s * t0_s / f)
-    return [max(round(float(e), 4), 1e-4) for e in eff]
+    return [max(float(f"{e:.4g}"), 1e-6) for e in eff]
 
 
 def busbw_to_time_s(size_bytes, busbw_bytes_per_s, n: int):
@@ -64,11 +64,11 @@ def bandwidth_fractions(size_bytes, time_s, n: int, link_bytes_per_s: float,
     bw_time = 2.0 * (n - 1) / n * s / link_bytes_per_s
     rest = np.maximum(t - 2.0 * (n - 1) * alpha_s, 1e-12)
     frac = np.minimum(bw_time / rest, cap)
-    return [max(round(float(x), 4), 1e-4) for x in frac]
+    return [max(float(f"{x:.4g}"), 1e-6) for x in frac]
 
 
 def scaled_shape(fractions, target_plateau: float) -> list[float]:
     """Rescale an analogue curve so that its largest-size point equals `target_plateau`."""
     f = np.asarray(fractions, dtype=float)
     out = f * (target_plateau / f[-1])
-    return [max(round(float(x), 4), 1e-4) for x in np.minimum(out, 2.0)]
+    return [max(float(f"{x:.4g}"), 1e-6) for x in np.minimum(out, 2.0)]

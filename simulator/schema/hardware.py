@@ -94,7 +94,9 @@ class Link(Frozen):
 
 
 class Power(Frozen):
-    tdp_w: Watts
+    """Board power. None where the vendor publishes none (TPU v5e/v5p/v6e): energy is then unknown."""
+
+    tdp_w: Watts | None = None
     idle_w: Watts | None = None
 
 
@@ -126,7 +128,7 @@ class HardwareProfile(Frozen):
     scale_up: Link | None = None
     scale_out: Link | None = None
     devices_per_node: int = Field(default=1, gt=0)
-    power: Power
+    power: Power = Power()
     price: Price = Price()
     efficiency: list[EfficiencyCurve] = Field(default_factory=list)
     provenance: Literal["datasheet", "calibrated"] = "datasheet"
