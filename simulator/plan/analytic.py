@@ -3,14 +3,17 @@
 It consumes the same per-op and per-collective cost functions as the full
 engine (`simulator.parallel.costing.stage_costs`: per-rank op lists of
 parallel/transformer.py, cost/compute.op_time_s, cost/comm collectives,
-cost/memory) and replaces only the event-by-event pipeline with the closed
-form of `costing.analytic_step_time_s`:
+cost/memory) and replaces only the event-by-event pipeline with a closed form
+(`closed_form_step_s`):
 
-    step = m * max_d W_d + (p - 1) * max_chunk (f + b) + 2 (p - 1) * t_p2p
+    step = m * max_d W_d + (sum_d W_d - max_d W_d) / v + 2 (p - 1) * t_p2p
            + max_d (exposed DP reduction + optimizer + ZeRO all-gather)
 
-(1F1B / GPipe bubble (p-1) chunk times, Narayanan et al. 2021; interleaving
-divides the chunk by v). Structure gives the speed: one transformer layer is
+W_d is rank d's busy time per micro-batch (its layers, the embedding on the
+first and the head on the last rank, blocking sends). Every micro-batch passes
+the bottleneck rank once; fill and drain pass once through the others (1F1B /
+GPipe, Narayanan et al. 2021 section 2.2; interleaving divides that by v).
+Structure gives the speed: one transformer layer is
 costed once per distinct (tp, cp, sp, micro-batch, recompute, ep), with each
 op position vectorized across those keys; pipeline, data-parallel and
 optimizer terms are vectorized over all candidates. `evaluate_scalar` runs
@@ -24,6 +27,7 @@ import numpy as np
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s, peak_flops
 from simulator.cost.memory import embedding_params, head_params, layer_params
+from simulator.hardware.cluster import build_cluster
 from simulator.parallel import transformer as T
 from simulator.parallel.strategies import LoweringContext, lower
 from simulator.plan.space import RECOMPUTE, SCHEDULES
@@ -63,9 +67,14 @@ def _ops_times(profile, op_lists: list[list[dict]], dtype: str) -> tuple[np.ndar
 
 
 def _unique_rows(*cols) -> tuple[np.ndarray, np.ndarray]:
-    stacked = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1)
-    keys, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return keys, inverse.reshape(-1)
+    """(distinct rows of the stacked integer columns, sorted; inverse index), via one mixed-radix key."""
+    code = np.zeros(len(np.asarray(cols[0])), dtype=np.int64)
+    for c in cols:
+        vals, inv = np.unique(np.asarray(c, dtype=np.int64), return_inverse=True)
+        code = code * len(vals) + inv.reshape(-1)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    stacked = np.stack([np.asarray(c, dtype=np.int64)[first] for c in cols], axis=1)
+    return stacked, inverse.reshape(-1)
 
 
 def _layer_keys(arch, wl, profile, tiers, dpn, keys, e_act):
@@ -125,6 +134,81 @@ def _edge_keys(arch, wl, profile, tiers, dpn, keys, e_act):
             "emb_ar": emb_ar, "head_gemm": hg}
 
 
+def _p2p_blocking_default() -> bool:
+    import dataclasses
+    from simulator.parallel.costing import StageCosts
+    f = {x.name: x for x in dataclasses.fields(StageCosts)}.get("p2p_blocking")
+    return bool(f.default) if f is not None else False
+
+
+P2P_BLOCKING = _p2p_blocking_default()
+
+
+def pipeline_work(layers, emb, head, p2p, pp, v, blocking: bool):
+    """Per-micro-batch busy time of the first, last and a middle pipeline rank.
+
+    The first rank adds the embedding, the last the head (both on one rank when
+    pp == 1). With blocking point-to-point (Megatron-LM 2021: the sender waits
+    for its transfer) each rank also pays its sends: 2v per micro-batch, one
+    fewer on the first and on the last rank.
+    """
+    single = pp == 1
+    w_first = layers + emb + np.where(single, head, 0.0)
+    w_last = layers + head + np.where(single, emb, 0.0)
+    w_mid = layers + 0.0
+    if blocking:
+        w_first = w_first + np.where(single, 0.0, (2 * v - 1) * p2p)
+        w_last = w_last + np.where(single, 0.0, (2 * v - 1) * p2p)
+        w_mid = w_mid + 2 * v * p2p
+    return w_first, w_last, w_mid
+
+
+def closed_form_step_s(costs) -> float:
+    """The planner's closed form on a `StageCosts` (the scalar reference of the vectorized tier).
+
+    step = m * max_d W_d + (sum_d W_d - max_d W_d) / v + 2 (p-1) t_p2p + max_d tail_d:
+    in 1F1B and GPipe every micro-batch passes the bottleneck rank once
+    (m * max W), and the fill and drain cost one pass through the other ranks
+    (Narayanan et al. 2021, section 2.2: bubble (p-1)/m of the ideal time for
+    equal stages), shrunk by v with interleaving. W_d includes blocking sends.
+    """
+    m, p, v = costs.num_microbatches, costs.pp, costs.virtual_stages
+    work = []
+    for d in range(p):
+        w = sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d)
+        if getattr(costs, "p2p_blocking", False) and p > 1:
+            w += (2 * v - (d == 0) - (d == p - 1)) * costs.p2p_s
+        work.append(w)
+    pipe = m * max(work) + (sum(work) - max(work)) / v + 2 * (p - 1) * costs.p2p_s
+    tail = 0.0
+    for dev in costs.devices:
+        red = dev.bucket_s[-1] if (costs.overlap_grad_reduce and dev.bucket_s) else dev.reduce_total_s
+        tail = max(tail, red + dev.optimizer_s + dev.post_optimizer_s)
+    return pipe + tail
+
+
+def _head_p(arch, tp, pp, v):
+    """Head parameters on the last chunk (none extra when tied and the model is one chunk)."""
+    return np.where(arch.tied_embeddings & (pp * v == 1), 0.0, head_params(arch) / tp)
+
+
+def _grad_accumulation(profile, dtype, e, m, lpar, nl_chunk, v, pp, emb_p, head_p):
+    """Per rank and micro-batch: accumulating each chunk's weight gradients (costing.stage_costs).
+
+    Each chunk reads its new gradients and reads and writes the buffer (3 x grad
+    bytes) once per micro-batch when there is more than one micro-batch.
+    """
+    def acc(params):
+        params = np.asarray(params, float)
+        t = op_time_s(profile, "elementwise", np.maximum(params, 1.0), 3.0 * np.maximum(params, 1.0) * e, dtype)
+        return np.where((m > 1) & (params > 0), t, 0.0)
+    mid = nl_chunk * lpar
+    single = pp * v == 1
+    first = np.where(single, acc(mid + emb_p + head_p), acc(mid + emb_p) + (v - 1) * acc(mid))
+    last = np.where(single, first, acc(mid + head_p) + (v - 1) * acc(mid))
+    return first, last, v * acc(mid)
+
+
 def _grouped(fn, sizes: np.ndarray, *group_cols) -> np.ndarray:
     """fn(sizes_of_group, *group_key) over distinct group keys, scattered back."""
     out = np.zeros(sizes.shape)
@@ -135,13 +219,14 @@ def _grouped(fn, sizes: np.ndarray, *group_cols) -> np.ndarray:
     return out
 
 
-def _optimizer_s(profile, local_params, e, optimizer):
-    """Vectorized `costing.optimizer_time_s` (memory-bound mixed-precision optimizer step)."""
-    states = 2 if optimizer in ("adam", "adamw") else 1
-    per_param = 2 * e + 8.0 * states + 8.0 + (e if e < 4 else 0.0)
-    nbytes = np.asarray(local_params, float) * per_param
-    t = op_time_s(profile, "optimizer", np.zeros_like(nbytes), np.maximum(nbytes, 1.0), "fp32", launches=2)
-    return np.where(nbytes > 0, t, 0.0)
+def _optimizer_s(profile, local_params, e, optimizer, dtype):
+    """`costing.optimizer_time_s` itself, evaluated once per distinct local parameter count."""
+    import inspect
+    from simulator.parallel.costing import optimizer_time_s
+    kw = {"loss_scaled": dtype == "fp16"} if "loss_scaled" in inspect.signature(optimizer_time_s).parameters else {}
+    values, inv = np.unique(np.asarray(local_params, float), return_inverse=True)
+    times = np.array([optimizer_time_s(profile, float(x), e, optimizer, **kw) for x in values])
+    return times[inv.reshape(-1)]
 
 
 def _memory(arch, wl, cols, m, e, first, last, stage, layers):
@@ -188,8 +273,9 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     if arch is None or len(cols["tp"]) == 0:
         return evaluate_rows(sc, cols, profile, arch, profiles_dir)
     wl, par = sc.workload, sc.parallelism
-    dpn = sc.cluster.devices_per_node or profile.devices_per_node
-    tiers = C.tiers_from_profile(profile, dpn)
+    cluster = build_cluster(sc.cluster, profiles_dir)
+    tiers = C.tiers_from_cluster(cluster)
+    dpn = cluster.scale_up_domain
     e, e_act = _dtypes(wl.dtype)
     tp, pp, dp, cp, ep = (cols[k] for k in ("tp", "pp", "dp", "cp", "ep"))
     sp, mb, rec, zero, v = (cols[k] for k in ("sequence_parallel", "micro_batch", "recompute", "zero",
@@ -207,12 +293,9 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     lf = L["fwd_c"] + L["direct_f"] + np.maximum(0.0, L["hid_f"] + z3 - L["fwd_c"])
     lb = L["bwd_c"] + L["direct_b"] + np.maximum(0.0, L["hid_b"] + z3 - L["bwd_c"])
     nl_stage = arch.num_layers // pp
-    nl_chunk = nl_stage // v
     emb = E["emb_f"] + E["emb_b"] + E["emb_ar"]
     head = E["head_f"] + E["head_b"]
     single = pp == 1
-    work = nl_stage * (lf + lb) + np.where(single, emb + head, np.maximum(emb, head))
-    chunk = nl_chunk * (lf + lb) + np.where(pp * v == 1, emb + head, np.maximum(emb, head))
     m = wl.global_batch // (dp * mb)
     # point-to-point between stages (costing._pp_send_s)
     act = mb * wl.seq_len / cp * arch.hidden_size * e_act
@@ -221,9 +304,17 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     p2p = np.where(crosses, C.p2p_s(size, tiers.scale_out), C.p2p_s(size, tiers.scale_up))
     p2p = p2p + np.where((tp > 1) & ~sp, _grouped(lambda s, t: C.all_gather_s(s, t, tiers.scale_up),
                                                   act, tp), 0.0)
-    p2p = np.where(pp > 1, p2p, 0.0)
-    pipe = m * work + (pp - 1) * chunk + 2 * (pp - 1) * p2p
-    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl.optimizer, lpar, nl_stage)
+    p2p = np.where(single, 0.0, p2p)
+    layers = nl_stage * (lf + lb)
+    acc_first, acc_last, acc_mid = _grad_accumulation(profile, wl.dtype, e, m, lpar, nl_stage // v, v, pp,
+                                                      embedding_params(arch) / tp, _head_p(arch, tp, pp, v))
+    w_first, w_last, w_mid = pipeline_work(layers, emb, head, p2p, pp, v, P2P_BLOCKING)
+    w_first, w_last, w_mid = w_first + acc_first, w_last + acc_last, w_mid + acc_mid
+    w_max = np.maximum(np.maximum(w_first, w_last), np.where(pp > 2, w_mid, 0.0))
+    w_sum = np.where(single, w_first, w_first + w_last + np.maximum(pp - 2, 0) * w_mid)
+    bubble = (w_sum - w_max) / v + 2 * (pp - 1) * p2p
+    pipe = m * w_max + bubble
+    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage)
     step = pipe + tail
     # memory: the first stage holds most in flight; the last holds the head and logits
     one = np.ones(len(tp))
@@ -236,7 +327,6 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     emb_c, head_c = E["emb_f"] + E["emb_b"], E["head_f"] + E["head_b"]
     compute = m * (nl_stage * (L["fwd_c"] + L["bwd_c"])
                    + np.where(single, emb_c + head_c, np.maximum(emb_c, head_c)))
-    bubble = (pp - 1) * chunk + 2 * (pp - 1) * p2p
     return {"step_time_s": step, "compute_s": compute,
             "exposed_comm_s": np.maximum(step - compute - bubble - opt_s, 0.0),
             "pipeline_bubble_s": bubble, "optimizer_s": opt_s,
@@ -245,12 +335,12 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
             "mfu": model_flops / (step * devices * peak_flops(profile, wl.dtype))}
 
 
-def _tails(arch, par, profile, tiers, dpn, cols, e, optimizer, lpar, nl_stage):
+def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage):
     """Per candidate: max over pipeline ranks of exposed DP reduction + optimizer + ZeRO gather."""
     tp, pp, dp, cp, zero = (cols[k] for k in ("tp", "pp", "dp", "cp", "zero"))
     n = len(tp)
     emb_p = embedding_params(arch) / tp
-    head_p = np.where(arch.tied_embeddings & (pp * cols["virtual_stages"] == 1), 0.0, head_params(arch) / tp)
+    head_p = _head_p(arch, tp, pp, cols["virtual_stages"])
     first = (pp == 1) * 1.0
     positions = [(1.0, first, False), (first, 1.0, False), (0.0, 0.0, True)]   # (has embedding, has head): first, last, middle
     tail = np.zeros(n)
@@ -290,7 +380,7 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, optimizer, lpar, nl_stage):
             reduce_s = total
         valid = (pp > 2) if middle else np.ones(n, dtype=bool)
         opt_params = params / np.where(zero >= 1, dp, 1)
-        opt_s = _optimizer_s(profile, opt_params, e, optimizer)
+        opt_s = _optimizer_s(profile, opt_params, e, wl.optimizer, wl.dtype)
         t = np.where(valid, reduce_s + opt_s + post, 0.0)
         better = t > tail
         opt_best = np.where(better, opt_s, opt_best)
@@ -313,19 +403,18 @@ def evaluate_rows(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
 
 
 def evaluate_scalar(sc, profile, arch, profiles_dir=None) -> dict:
-    """One layout via `costing.stage_costs` + `costing.analytic_step_time_s` (the reference)."""
-    from simulator.parallel.costing import analytic_step_time_s, stage_costs
-    from simulator.parallel.plan import resolve_plan
-    dpn = sc.cluster.devices_per_node or profile.devices_per_node
-    plan = resolve_plan(sc, arch, dpn)
-    costs = stage_costs(arch, plan, profile, sc.workload)
-    step = analytic_step_time_s(costs)
+    """One layout via the engine's own `prepare_training` + `costing.analytic_step_time_s` (the reference)."""
+    from simulator.sim.api import prepare_training
+    _cluster, _arch, plan, costs = prepare_training(sc, profiles_dir)
+    step = closed_form_step_s(costs)
     mem = max(d.memory.total for d in costs.devices)
     opt = max(d.optimizer_s for d in costs.devices)
-    m, p = plan.num_microbatches, plan.pp
+    m, p, v = plan.num_microbatches, plan.pp, plan.virtual_stages
     comp = max(sum(c.fwd_compute_s + c.bwd_compute_s for c in costs.chunks if c.device == d) for d in range(p))
-    chunk_max = max(c.fwd_s + c.bwd_s for c in costs.chunks)
-    bubble = (p - 1) * chunk_max + 2 * (p - 1) * costs.p2p_s
+    work = [sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d)
+            + ((2 * v - (d == 0) - (d == p - 1)) * costs.p2p_s if getattr(costs, "p2p_blocking", False) and p > 1
+               else 0.0) for d in range(p)]
+    bubble = (sum(work) - max(work)) / v + 2 * (p - 1) * costs.p2p_s
     return {"step_time_s": step, "compute_s": m * comp,
             "exposed_comm_s": max(step - m * comp - opt - bubble, 0.0),
             "pipeline_bubble_s": bubble, "optimizer_s": opt, "memory_bytes_per_device": mem,

@@ -33,11 +33,19 @@ PARETO_SIMULATED = 4  # at most this many Pareto points re-simulated
 def _as_scenario(scenario, overrides) -> tuple[Scenario, dict, str]:
     if isinstance(scenario, Scenario):
         return scenario, scenario.model_dump(mode="json", exclude_unset=True), scenario.name
-    from simulator.loading import apply_overrides
+    from simulator.loading import apply_overrides, parse_set_value
     path = Path(scenario)
     raw = read_mapping(path)
-    if overrides:
-        raw = apply_overrides(raw, overrides)
+    plain = []
+    for item in overrides or []:
+        key, eq, value = item.partition("=")
+        if eq and key.strip().startswith("sweep.") and isinstance(raw.get("sweep", {}), dict):
+            # sweep axes are dotted paths themselves: sweep.cluster.hardware=[...] sets one axis
+            raw.setdefault("sweep", {})[key.strip()[len("sweep."):]] = parse_set_value(value)
+        else:
+            plain.append(item)
+    if plain:
+        raw = apply_overrides(raw, plain)
     return validate(Scenario, raw, str(path)), raw, str(path)
 
 

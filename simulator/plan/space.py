@@ -9,7 +9,7 @@ the file. `layouts` enumerates, as NumPy columns, every layout of
 (Narayanan et al. 2021; Korthikanti et al. 2022):
 
 - tp divides the attention heads and KV heads and stays inside the scale-up
-  domain (tensor-parallel all-reduces on the scale-out network are dominated);
+  domain of the cluster (tensor-parallel all-reduces on the scale-out network are dominated);
 - pp divides the layers; cp (context parallel) only for sequences >= 8192
   tokens; ep divides the experts and the data-parallel degree (MoE only);
 - dp = devices / (tp*pp*cp) divides the global batch; the micro-batch divides
@@ -87,19 +87,19 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def layouts(arch, devices: int, workload, devices_per_node: int, scale_up_domain: int | None = None) -> dict:
+def layouts(arch, devices: int, workload, scale_up_domain: int) -> dict:
     """Every valid layout for `devices` as NumPy columns (see the module docstring for the rules).
 
     `arch` is a TransformerArch or None (a CNN / general graph: data parallel only).
     """
     rows = []
-    dom = max(devices_per_node, scale_up_domain or 1)
+    dom = max(1, scale_up_domain)
     gb, seq = workload.global_batch, workload.seq_len
     if arch is None:
         tps, pps, cps, eps, recs = [1], [1], [1], [1], ("none", "full")
     else:
-        tps = [t for t in _divisors(devices) if arch.num_heads % t == 0 and arch.num_kv_heads % t == 0
-               and t <= dom]
+        tps = [t for t in _divisors(devices) if arch.num_heads % t == 0
+               and (arch.num_kv_heads % t == 0 or t % arch.num_kv_heads == 0) and t <= dom]
         pps = [p for p in _divisors(devices) if arch.num_layers % p == 0]
         cps = [c for c in (1, 2, 4, 8) if c == 1 or (seq >= 8192 and seq % (2 * c) == 0)]
         eps = [e for e in _divisors(arch.num_experts)] if arch.num_experts > 1 else [1]

@@ -55,9 +55,9 @@ def analytic_task(args) -> dict:
     sc = Scenario.model_validate(scen_json)
     profile = load_profile(sc.cluster.hardware, pdir, source)
     arch = model_arch(sc)
-    dpn = sc.cluster.devices_per_node or profile.devices_per_node
-    dom = profile.scale_up.domain_size if profile.scale_up else None
-    cols = layouts(arch, sc.cluster.devices, sc.workload, dpn, dom) if auto else fixed_layout(sc)
+    from simulator.hardware.cluster import build_cluster
+    dom = build_cluster(sc.cluster, pdir).scale_up_domain
+    cols = layouts(arch, sc.cluster.devices, sc.workload, dom) if auto else fixed_layout(sc)
     n = len(cols["tp"])
     cols["devices"] = np.full(n, sc.cluster.devices, dtype=np.int64)
     cols.update(evaluate(sc, cols, profile, arch, pdir))

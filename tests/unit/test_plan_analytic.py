@@ -1,0 +1,61 @@
+"""The analytic tier: equal to its scalar reference, and within 5% of the full SimPy engine."""
+import numpy as np
+import pytest
+
+from simulator.graph.build import load_arch
+from simulator.hardware.load import load_hardware
+from simulator.plan import analytic
+from simulator.plan.space import SCHEDULES, apply_layout, layouts
+from simulator.schema.scenario import Scenario
+
+SC = Scenario.model_validate({"name": "t", "workload": {"model": "megatron-22b", "global_batch": 128,
+                                                         "seq_len": 2048, "tokens": 1e10},
+                              "cluster": {"hardware": "a100-sxm4-80gb", "devices": 32}})
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    arch = load_arch("megatron-22b")
+    prof = load_hardware("a100-sxm4-80gb")
+    cols = layouts(arch, 32, SC.workload, 8)
+    return arch, prof, cols, analytic.evaluate(SC, cols, prof, arch)
+
+
+def test_vectorized_tier_equals_scalar_reference(evaluated):
+    arch, prof, cols, out = evaluated
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(cols["tp"]), 25, replace=False):
+        ref = analytic.evaluate_scalar(apply_layout(SC, cols, int(i)), prof, arch)
+        for k in ("step_time_s", "memory_bytes_per_device", "mfu", "optimizer_s", "pipeline_bubble_s"):
+            assert out[k][i] == pytest.approx(ref[k], rel=1e-9), (k, {f: int(cols[f][i]) for f in cols})
+
+
+def test_analytic_within_5_percent_of_simpy(evaluated):
+    """On the best layouts (those a plan re-simulates) and a sample of 1F1B/GPipe layouts."""
+    from simulator.sim.api import simulate
+    arch, prof, cols, out = evaluated
+    fits = out["memory_bytes_per_device"] <= out["capacity_bytes"]
+    best = np.argsort(np.where(fits, out["step_time_s"], np.inf))[:6]
+    rng = np.random.default_rng(1)
+    plain = np.flatnonzero(cols["schedule"] != SCHEDULES.index("interleaved"))
+    picks = list(best) + list(rng.choice(plain, 8, replace=False))
+    for i in picks:
+        sim = simulate(apply_layout(SC, cols, int(i))).step_time_s
+        assert abs(out["step_time_s"][i] - sim) / sim < 0.05, {f: int(cols[f][i]) for f in cols}
+
+
+def test_monotone_physics(evaluated):
+    """More recompute never speeds up a layout; it never needs more memory."""
+    arch, prof, cols, out = evaluated
+    key = [k for k in cols if k != "recompute"]
+    rows = {}
+    for i in range(len(cols["tp"])):
+        rows.setdefault(tuple(int(cols[k][i]) for k in key), {})[int(cols["recompute"][i])] = i
+    checked = 0
+    for group in rows.values():
+        if 0 in group and 2 in group:
+            a, b = group[0], group[2]
+            assert out["step_time_s"][b] >= out["step_time_s"][a]
+            assert out["memory_bytes_per_device"][b] <= out["memory_bytes_per_device"][a]
+            checked += 1
+    assert checked > 20
