@@ -1,0 +1,235 @@
+"""Fit measurements into a profile's peaks, launch overhead and efficiency curves.
+
+The cost model times one op as (DESIGN.md 4)
+    t = max(flops / (peak * eff_c(flops)), bytes / (bw * eff_m(bytes))) + launch
+so a measurement of duration t at size F gives the point
+    eff(F) = F / (peak * (t - launch))
+and the fitted curve reproduces the measurement under that same model. Points
+closer than a factor 10**0.15 in size are merged (median), compute curves are
+made non-decreasing in size (pool-adjacent-violators: a bigger GEMM never runs
+at a lower fraction of peak in the model), and fractions are clamped to
+(0, 1] as the schema requires. Residuals compare each measurement with the
+fitted model; measurements faster than the datasheet peak are flagged.
+
+Peaks: on a CPU (and for a GPU without a datasheet profile) the reference is
+measured: peak_flops_per_s[dtype] = best GEMM rate, bandwidth = best
+large-array (working set >= 4x last-level cache) single-pass STREAM kernel;
+the curves are then fractions of those. On a GPU with a datasheet profile the
+curves are fractions of the datasheet peaks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.cost.compute import wave_efficiency
+from simulator.hardware.curves import interpolate_log
+from simulator.schema.calibration import Measurement
+from simulator.schema.hardware import EfficiencyCurve, HardwareProfile
+
+MERGE_DEX = 0.15          # points within 10**0.15 (x1.41) in size merge into one
+MIN_EFF = 1e-4
+
+
+@dataclass(frozen=True)
+class Residual:
+    curve: str            # "matmul/fp32", "memory/any", ...
+    test: str
+    dtype: str
+    shape: str
+    measured_s: float
+    fitted_s: float
+
+    @property
+    def error(self) -> float:
+        return self.fitted_s / self.measured_s - 1.0
+
+
+@dataclass(frozen=True)
+class FitResult:
+    peak_flops_per_s: dict[str, float]
+    bandwidth_bytes_per_s: float
+    launch_overhead_s: float
+    curves: list[EfficiencyCurve]
+    residuals: list[Residual]
+    flags: list[str]
+    measured_peaks: bool
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_peaks: bool,
+            large_bytes: float, label: str, compute_units: int | None = None,
+            statistic: str = "median") -> FitResult:
+    """Turn one run's measurements into peaks, launch overhead and curves (see module doc).
+
+    `statistic` picks each measurement's median (default) or minimum sample time;
+    `compute_units` are the SMs of the profile the curves will live in: the cost
+    model multiplies GEMM efficiency by wave quantization over them
+    (simulator/cost/compute.py), so the fit divides it out of each point.
+    """
+    u = compute_units
+    if statistic == "min":   # refit on the least-disturbed samples (shared, noisy machines)
+        measurements = [m.model_copy(update={"duration_s": m.min_s}) for m in measurements]
+    launch = _launch(measurements, base)
+    flags = _flags(measurements, base)
+    peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label)
+    curves, residuals = [], []
+    gemm_dtypes = sorted({m.dtype for m in measurements if m.test == "gemm"})
+    for dtype in gemm_dtypes:
+        pts = [m for m in measurements if m.test == "gemm" and m.dtype == dtype]
+        if dtype not in peaks:
+            continue
+        curve = _fit_curve(pts, "matmul", dtype, peaks[dtype], launch, monotone=True, units=u,
+                           source=f"{label}: GEMM sweep, fraction of {_ref(measured_peaks)} peak")
+        curves.append(curve)
+        residuals += _residuals(pts, curve, peaks[dtype], launch, u)
+        conv = [m for m in measurements if m.test == "conv" and m.dtype == dtype]
+        if conv:
+            curve = _fit_curve(conv, "conv", dtype, peaks[dtype], launch, monotone=True, units=u,
+                               source=f"{label}: convolution sweep (im2col + GEMM), fraction of "
+                                      f"{_ref(measured_peaks)} GEMM peak")
+            curves.append(curve)
+            residuals += _residuals(conv, curve, peaks[dtype], launch, u)
+    bmm = [m for m in measurements if m.test == "bmm"]
+    if bmm and bmm[0].dtype in peaks:
+        dtype = bmm[0].dtype
+        curve = _fit_curve(bmm, "attention", dtype, peaks[dtype], launch, monotone=True, units=u,
+                           source=f"{label}: batched per-head GEMM sweep, fraction of "
+                                  f"{_ref(measured_peaks)} peak")
+        curves.append(curve)
+        residuals += _residuals(bmm, curve, peaks[dtype], launch, u)
+    stream = [m for m in measurements if m.op_class == "stream"]
+    if stream:
+        curve = _fit_curve(stream, "memory", "any", bw, launch, monotone=False,
+                           source=f"{label}: single-pass STREAM kernels (copy/add/scale"
+                                  f"{'/triad' if any(m.test == 'triad' for m in stream) else ''}), "
+                                  f"fraction of {_ref(measured_peaks)} bandwidth")
+        curves.append(curve)
+        residuals += _residuals(stream, curve, bw, launch)
+    return FitResult(peaks, bw, launch, curves, residuals, flags, measured_peaks, sources)
+
+
+def _ref(measured: bool) -> str:
+    return "measured" if measured else "datasheet"
+
+
+def _launch(measurements: list[Measurement], base: HardwareProfile) -> float:
+    times = [m.duration_s for m in measurements if m.test == "launch"]
+    return float(np.median(times)) if times else base.launch_overhead_s
+
+
+def _references(measurements, base: HardwareProfile, measured: bool, large_bytes: float, label: str):
+    peaks: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    for dtype in sorted({m.dtype for m in measurements if m.test == "gemm"}):
+        best = max(m.flops_per_s for m in measurements if m.test == "gemm" and m.dtype == dtype)
+        if measured or dtype not in base.peak_flops_per_s:
+            peaks[dtype] = best
+            sources[f"peak_flops_per_s.{dtype}"] = f"{label}: best measured GEMM rate"
+        else:
+            peaks[dtype] = base.peak_flops_per_s[dtype]
+    stream = [m for m in measurements if m.op_class == "stream"]
+    large = [m for m in stream if m.bytes >= large_bytes] or stream
+    if measured and large:
+        bw = max(m.bytes_per_s for m in large)
+        sources["memory.bandwidth_bytes_per_s"] = (
+            f"{label}: best single-pass STREAM kernel with a working set >= {large_bytes / 2**20:.0f} MiB "
+            f"(4x last-level cache)")
+    else:
+        bw = base.memory.bandwidth_bytes_per_s
+    return peaks, bw, sources
+
+
+def _flags(measurements: list[Measurement], base: HardwareProfile) -> list[str]:
+    """Measurements faster than the datasheet (or template) peak: a timing or datasheet error."""
+    out = []
+    for m in measurements:
+        if m.op_class == "matmul" and m.dtype in base.peak_flops_per_s:
+            peak = base.peak_flops_per_s[m.dtype]
+            if m.flops_per_s > peak:
+                out.append(f"{m.test} {m.dtype} {m.shape}: {m.flops_per_s / 1e12:.3g} TFLOP/s exceeds "
+                           f"{base.name} peak {peak / 1e12:.3g} TFLOP/s")
+        elif m.op_class == "stream" and m.bytes_per_s > base.memory.bandwidth_bytes_per_s:
+            out.append(f"{m.test} {m.shape}: {m.bytes_per_s / 1e9:.3g} GB/s exceeds {base.name} memory "
+                       f"bandwidth {base.memory.bandwidth_bytes_per_s / 1e9:.3g} GB/s"
+                       + (" (cache-resident)" if base.memory.l2_bytes and m.bytes < base.memory.l2_bytes * 4
+                          else ""))
+    return out
+
+
+def point_efficiency(size: float, duration_s: float, peak: float, launch_s: float) -> float:
+    """eff = size / (peak * (t - launch)), clamped to [MIN_EFF, 1]."""
+    busy = duration_s - launch_s
+    if busy <= 0:
+        return 1.0
+    return float(min(1.0, max(MIN_EFF, size / (peak * busy))))
+
+
+def wave(m: Measurement, units: int | None) -> float:
+    """The cost model's wave-quantization factor for a GEMM-like measurement (1 otherwise)."""
+    if m.gemm_m is None or not units:
+        return 1.0
+    return float(wave_efficiency(m.gemm_m, m.gemm_n, m.batch, units))
+
+
+def _fit_curve(points: list[Measurement], op_class: str, dtype: str, peak: float, launch: float,
+               *, monotone: bool, source: str, units: int | None = None) -> EfficiencyCurve:
+    raw = sorted((m.size, point_efficiency(m.size, m.duration_s, peak * wave(m, units), launch))
+                 for m in points)
+    sizes, effs = merge_points([s for s, _ in raw], [e for _, e in raw])
+    if monotone:
+        effs = non_decreasing(effs)
+    effs = [float(min(1.0, max(MIN_EFF, e))) for e in effs]
+    return EfficiencyCurve(op_class=op_class, dtype=dtype, size=sizes, efficiency=effs,
+                           origin="calibrated", source=source)
+
+
+def merge_points(sizes: list[float], effs: list[float]) -> tuple[list[float], list[float]]:
+    """Merge sorted points closer than MERGE_DEX in log10(size): geometric-mean size, median eff."""
+    groups: list[list[int]] = []
+    for i, s in enumerate(sizes):
+        if groups and math.log10(s) - math.log10(sizes[groups[-1][0]]) < MERGE_DEX:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out_s = [float(10 ** np.mean([math.log10(sizes[i]) for i in g])) for g in groups]
+    out_e = [float(np.median([effs[i] for i in g])) for g in groups]
+    return out_s, out_e
+
+
+def non_decreasing(values: list[float]) -> list[float]:
+    """Least-squares non-decreasing fit (pool adjacent violators)."""
+    blocks: list[list[float]] = []     # [sum, count]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    out: list[float] = []
+    for s, c in blocks:
+        out += [s / c] * int(c)
+    return out
+
+
+def _residuals(points: list[Measurement], curve: EfficiencyCurve, peak: float, launch: float,
+               units: int | None = None):
+    out = []
+    for m in points:
+        eff = float(interpolate_log(curve.size, curve.efficiency, m.size))
+        fitted = m.size / (peak * eff * wave(m, units)) + launch
+        out.append(Residual(f"{curve.op_class}/{curve.dtype}", m.test, m.dtype, m.shape,
+                            m.duration_s, fitted))
+    return out
+
+
+def residual_summary(residuals: list[Residual]) -> dict[str, dict[str, float]]:
+    """Per curve: points, median |error|, max |error| (fractions)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({r.curve for r in residuals}):
+        errs = np.abs([r.error for r in residuals if r.curve == name])
+        out[name] = {"points": int(errs.size), "median_abs_error": float(np.median(errs)),
+                     "max_abs_error": float(errs.max())}
+    return out

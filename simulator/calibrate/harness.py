@@ -1,0 +1,107 @@
+"""Timing harness shared by the NumPy and CuPy backends.
+
+Method (as in STREAM, nccl-tests and mamf-finder): warm up, then take the
+median of several timed samples; a sample batches `inner` calls so that it
+lasts well above the timer's resolution; data is random (never zeros, so no
+zero-skipping or denormal shortcuts) and, where asked, operands rotate over
+several buffer sets whose total footprint exceeds the last-level cache, so
+caches do not flatter the numbers. The timer is pluggable: wall clock on a
+CPU, CUDA events on a GPU (simulator/calibrate/bench_cupy.py).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call seconds: median, min and max over `repeats` samples of `inner` calls."""
+
+    median_s: float
+    min_s: float
+    max_s: float
+    repeats: int
+    inner: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to measure: warm-up calls, timed samples, shortest sample."""
+
+    warmup: int = 2
+    repeats: int = 7
+    min_sample_s: float = 2e-3
+    max_inner: int = 20000
+
+
+QUICK = Settings(warmup=1, repeats=5, min_sample_s=1e-3)
+FULL = Settings(warmup=3, repeats=9, min_sample_s=4e-3)
+
+
+class Timer(Protocol):
+    def __call__(self, run: Callable[[int], object], inner: int, start: int) -> float:
+        """Seconds for `inner` calls run(start), run(start+1), ... (all work finished)."""
+
+
+def wall_timer(run: Callable[[int], object], inner: int, start: int) -> float:
+    """CPU timer: perf_counter around the calls (NumPy calls are synchronous)."""
+    t0 = time.perf_counter()
+    for i in range(start, start + inner):
+        run(i)
+    return time.perf_counter() - t0
+
+
+def time_call(run: Callable[[int], object], *, timer: Timer = wall_timer,
+              settings: Settings = QUICK) -> Timing:
+    """Time `run(i)` (i indexes rotating buffers): warm-up, calibrate `inner`, median of repeats."""
+    for i in range(settings.warmup):
+        run(i)
+    probe = max(timer(run, 1, settings.warmup), 1e-9)
+    inner = choose_inner(probe, settings)
+    samples = []
+    start = settings.warmup + 1
+    for _ in range(settings.repeats):
+        samples.append(timer(run, inner, start) / inner)
+        start += inner
+    arr = np.asarray(samples)
+    return Timing(float(np.median(arr)), float(arr.min()), float(arr.max()), settings.repeats, inner)
+
+
+def choose_inner(probe_s: float, settings: Settings) -> int:
+    """Calls per sample so that one sample lasts at least settings.min_sample_s."""
+    return int(min(settings.max_inner, max(1, math.ceil(settings.min_sample_s / probe_s))))
+
+
+def rotation_sets(bytes_per_set: float, cache_bytes: float, *, limit_bytes: float,
+                  max_sets: int = 16) -> int:
+    """Buffer sets to rotate over so their footprint is >= 2x the last-level cache.
+
+    One set when a single set already exceeds it; never more than fit `limit_bytes`.
+    """
+    if bytes_per_set <= 0:
+        return 1
+    want = math.ceil(2.0 * cache_bytes / bytes_per_set)
+    fit = int(limit_bytes // bytes_per_set)
+    return int(max(1, min(want, fit, max_sets)))
+
+
+def random_array(xp, rng: np.random.Generator, shape, dtype) -> object:
+    """Uniform values in [0.5, 1.5) with random signs: never zero, no denormals, no overflow.
+
+    Generated with NumPy from the seeded Generator (deterministic), then moved to
+    `xp` (numpy or cupy).
+    """
+    n = int(np.prod(shape)) if shape else 1
+    values = rng.uniform(0.5, 1.5, size=n) * rng.choice(np.array([-1.0, 1.0]), size=n)
+    host = values.reshape(shape).astype(dtype)
+    return host if xp is np else xp.asarray(host)
+
+
+def gemm_flops(m: int, n: int, k: int) -> float:
+    """Useful FLOPs of C[m,n] = A[m,k] @ B[k,n]: one multiply and one add per term."""
+    return 2.0 * m * n * k

@@ -1,0 +1,122 @@
+"""Array kernels shared by the conv microbenchmark and the graph executor (NumPy or CuPy).
+
+Convolution runs as im2col + one GEMM (Chellapilla et al. 2006), the method
+framework CPU back ends and cuDNN's IMPLICIT_GEMM family build on; calibrating
+`conv` with this same function keeps calibration and validation consistent.
+Every function takes the array module `xp` so one code path serves both.
+"""
+from __future__ import annotations
+
+import math
+
+
+def conv_geometry(h: int, ho: int, k: int) -> tuple[int, int]:
+    """(stride, pad) giving output size `ho` from input `h` with kernel `k` (same-pad first)."""
+    for stride in (1, 2, 3, 4):
+        for pad in sorted(range(k), key=lambda p: abs(p - (k - 1) // 2)):
+            if (h + 2 * pad - k) // stride + 1 == ho:
+                return stride, pad
+    return 1, 0
+
+
+def sliding(xp, x, k: int, stride: int):
+    """Windows (n, c, ho, wo, k, k) of an NCHW array, as a strided view."""
+    view = xp.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
+def conv2d(xp, x, w, stride: int, pad: int):
+    """NCHW convolution: x (n, cin, h, w), w (cin*k*k, cout) -> (n, cout, ho, wo)."""
+    n, cin = x.shape[0], x.shape[1]
+    k = int(round(math.sqrt(w.shape[0] / cin)))
+    if pad:
+        x = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    if k == 1:
+        cols = x[:, :, ::stride, ::stride].transpose(0, 2, 3, 1)
+        ho, wo = cols.shape[1], cols.shape[2]
+    else:
+        win = sliding(xp, x, k, stride)                    # n, cin, ho, wo, k, k
+        ho, wo = win.shape[2], win.shape[3]
+        cols = win.transpose(0, 2, 3, 1, 4, 5)
+    cols = xp.ascontiguousarray(cols).reshape(n * ho * wo, -1)
+    out = cols @ w                                         # (n*ho*wo, cout)
+    return xp.ascontiguousarray(out.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
+
+
+def pool2d(xp, x, k: int, stride: int, pad: int, mode: str):
+    """Max/average pooling as k*k strided elementwise passes over the output (no window copy)."""
+    if pad:
+        fill = -math.inf if mode == "max" else 0.0
+        x = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+    ho = (x.shape[2] - k) // stride + 1
+    wo = (x.shape[3] - k) // stride + 1
+    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
+    out = None
+    for i in range(k):
+        for j in range(k):
+            part = x[:, :, i:i + span_h:stride, j:j + span_w:stride]
+            if out is None:
+                out = part.copy()
+            elif mode == "max":
+                xp.maximum(out, part, out=out)
+            else:
+                xp.add(out, part, out=out)
+    if mode != "max":
+        out *= 1.0 / (k * k)
+    return out
+
+
+def softmax(xp, x, out=None):
+    """Numerically stable softmax over the last axis."""
+    m = x.max(axis=-1, keepdims=True)
+    out = xp.subtract(x, m, out=out)
+    xp.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def layernorm(xp, x, gamma, beta, eps: float = 1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    centred *= 1.0 / xp.sqrt(var + eps)
+    centred *= gamma
+    centred += beta
+    return centred
+
+
+def rmsnorm(xp, x, gamma, eps: float = 1e-6):
+    ms = (x * x).mean(axis=-1, keepdims=True)
+    y = x * (1.0 / xp.sqrt(ms + eps))
+    y *= gamma
+    return y
+
+
+def gelu(xp, x):
+    """tanh approximation (Hendrycks & Gimpel 2016), as GPT-2 uses."""
+    inner = x * x
+    inner *= x
+    inner *= 0.044715
+    inner += x
+    inner *= 0.7978845608
+    xp.tanh(inner, out=inner)
+    inner += 1.0
+    inner *= x
+    inner *= 0.5
+    return inner
+
+
+def silu(xp, x):
+    y = xp.negative(x)
+    xp.exp(y, out=y)
+    y += 1.0
+    return xp.divide(x, y, out=y)
+
+
+def cross_entropy(xp, logits, labels):
+    """Mean token cross-entropy over the last axis (log-softmax, gather)."""
+    m = logits.max(axis=-1, keepdims=True)
+    shifted = logits - m
+    lse = xp.log(xp.exp(shifted).sum(axis=-1))
+    picked = xp.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+    return (lse - picked).mean()

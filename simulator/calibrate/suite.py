@@ -1,0 +1,206 @@
+"""The microbenchmark suite, written once for any array backend (NumPy or CuPy).
+
+A backend (simulator/calibrate/bench_numpy.py, bench_cupy.py) supplies the
+array module, a timer, a GEMM routine per dtype, the sweep sizes and any
+device-only tests (host-device copies, peer-to-peer, NCCL). `plan_suite`
+lists the tasks (so a progress bar knows the total), `run_suite` runs them.
+
+Tests and what they measure (bytes counted as STREAM does, McCalpin 1995):
+  gemm   C = A @ B, square and skinny shapes, per dtype       -> matmul curve, peak FLOP/s
+  bmm    batched A[b] @ B[b] (attention-like per-head GEMMs)  -> attention curve
+  conv   NCHW convolution as im2col + GEMM (kernels.conv2d)   -> conv curve
+  copy   c = a            2 arrays moved                       -> memory curve
+  add    c = a + b        3 arrays moved                       -> memory curve, bandwidth
+  scale  c = s * a        2 arrays moved                       -> memory curve
+  triad  a = b + s * c    3 arrays moved (fused on a GPU)      -> memory curve where fused
+  exp    c = exp(a), sum  (elementwise and reduction kernels)  -> reported
+  launch one tiny call    (call or kernel-launch overhead)     -> launch_overhead_s
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from simulator.calibrate.harness import (Settings, Timer, gemm_flops, random_array, rotation_sets,
+                                         time_call)
+from simulator.schema.calibration import Fingerprint, Measurement
+
+
+@dataclass
+class Backend:
+    """Everything the shared suite needs from one array library on one device."""
+
+    name: str
+    xp: object
+    timer: Timer
+    fingerprint: Fingerprint
+    cache_bytes: float                       # last-level cache (CPU L3, GPU L2)
+    limit_bytes: float                       # most memory the suite may allocate at once
+    gemm_dtypes: dict[str, object]           # dtype name -> array dtype used for storage
+    matmul: Callable[[object, object, object, str], None]   # (a, b, out, dtype name)
+    gemm_shapes: Callable[[bool], list[tuple[int, int, int]]]
+    bmm_shapes: Callable[[bool], list[tuple[int, int, int, int]]]
+    conv_shapes: Callable[[bool], list[tuple[int, int, int, int, int, int]]]  # n, cin, hw, cout, k, s
+    stream_sizes: Callable[[bool], list[int]]                # elements per array
+    triad: Callable[[object, object, object, float], None]   # a = b + s * c
+    triad_fused: bool = False
+    extra_tasks: Callable[["Backend", bool, np.random.Generator], list["Task"]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One measurement to take: a label for the progress bar and the function taking it."""
+
+    label: str
+    run: Callable[[], Measurement | None]
+
+
+def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int = 0,
+               only: Iterable[str] | None = None) -> list[Task]:
+    """All tasks of a calibration run, in order; `only` keeps the named tests."""
+    rng = np.random.default_rng(seed)
+    tasks: list[Task] = [_launch_task(backend, settings, rng)]
+    for dtype in backend.gemm_dtypes:
+        for m, n, k in backend.gemm_shapes(quick):
+            tasks.append(_gemm_task(backend, settings, rng, dtype, m, n, k))
+    main_dtype = "fp32" if "fp32" in backend.gemm_dtypes else next(iter(backend.gemm_dtypes))
+    for b, m, n, k in backend.bmm_shapes(quick):
+        tasks.append(_bmm_task(backend, settings, rng, main_dtype, b, m, n, k))
+    for shape in backend.conv_shapes(quick):
+        tasks.append(_conv_task(backend, settings, rng, main_dtype, *shape))
+    for n in backend.stream_sizes(quick):
+        for test in ("copy", "add", "scale", "triad"):
+            tasks.append(_stream_task(backend, settings, rng, test, n))
+    for n in backend.stream_sizes(quick)[1::2]:
+        tasks.append(_stream_task(backend, settings, rng, "exp", n))
+        tasks.append(_stream_task(backend, settings, rng, "sum", n))
+    if backend.extra_tasks is not None:
+        tasks.extend(backend.extra_tasks(backend, quick, rng))
+    if only:
+        wanted = set(only)
+        tasks = [t for t in tasks if t.label.split(" ")[0] in wanted]
+    return tasks
+
+
+def run_suite(tasks: list[Task], progress: Callable[[str], None] | None = None) -> list[Measurement]:
+    """Run the tasks in order, calling progress(label) after each; skipped tasks return None."""
+    out = []
+    for task in tasks:
+        m = task.run()
+        if m is not None:
+            out.append(m)
+        if progress is not None:
+            progress(task.label)
+    return out
+
+
+def measurement(test, op_class, dtype, shape, flops, nbytes, timing, gemm=None, batch=1) -> Measurement:
+    m, n, k = gemm if gemm is not None else (None, None, None)
+    return Measurement(test=test, op_class=op_class, dtype=dtype, shape=shape, flops=flops,
+                       bytes=nbytes, duration_s=timing.median_s, min_s=timing.min_s,
+                       max_s=timing.max_s, repeats=timing.repeats, inner=timing.inner,
+                       gemm_m=m, gemm_n=n, gemm_k=k, batch=batch)
+
+
+def _launch_task(backend: Backend, settings: Settings, rng) -> Task:
+    def run():
+        xp = backend.xp
+        a = random_array(xp, rng, (1,), np.float32)
+        out = xp.empty_like(a)
+        timing = time_call(lambda i: xp.multiply(a, 1.0, out=out), timer=backend.timer,
+                           settings=settings)
+        return measurement("launch", "launch", "fp32", "n=1", 0.0, 8.0, timing)
+    return Task("launch", run)
+
+
+def _gemm_task(backend: Backend, settings: Settings, rng, dtype: str, m: int, n: int, k: int) -> Task:
+    def run():
+        xp, store = backend.xp, backend.gemm_dtypes[dtype]
+        itemsize = np.dtype(store).itemsize
+        per_set = (m * k + k * n + m * n) * itemsize
+        if per_set > backend.limit_bytes:
+            return None
+        sets = rotation_sets(per_set, backend.cache_bytes, limit_bytes=backend.limit_bytes)
+        bufs = [(random_array(xp, rng, (m, k), store), random_array(xp, rng, (k, n), store),
+                 xp.empty((m, n), dtype=store)) for _ in range(sets)]
+        timing = time_call(lambda i: backend.matmul(*bufs[i % sets], dtype), timer=backend.timer,
+                           settings=settings)
+        del bufs
+        return measurement("gemm", "matmul", dtype, f"{m}x{n}x{k}", gemm_flops(m, n, k),
+                           float(per_set), timing, gemm=(m, n, k))
+    return Task(f"gemm {dtype} {m}x{n}x{k}", run)
+
+
+def _bmm_task(backend: Backend, settings: Settings, rng, dtype: str, b: int, m: int, n: int, k: int) -> Task:
+    def run():
+        xp, store = backend.xp, backend.gemm_dtypes[dtype]
+        itemsize = np.dtype(store).itemsize
+        per_set = b * (m * k + k * n + m * n) * itemsize
+        sets = rotation_sets(per_set, backend.cache_bytes, limit_bytes=backend.limit_bytes)
+        bufs = [(random_array(xp, rng, (b, m, k), store), random_array(xp, rng, (b, k, n), store),
+                 xp.empty((b, m, n), dtype=store)) for _ in range(sets)]
+        timing = time_call(lambda i: xp.matmul(bufs[i % sets][0], bufs[i % sets][1],
+                                               out=bufs[i % sets][2]),
+                           timer=backend.timer, settings=settings)
+        return measurement("bmm", "matmul", dtype, f"{b}x{m}x{n}x{k}", b * gemm_flops(m, n, k),
+                           float(per_set), timing, gemm=(m, n, k), batch=b)
+    return Task(f"bmm {dtype} {b}x{m}x{n}x{k}", run)
+
+
+def _conv_task(backend: Backend, settings: Settings, rng, dtype: str, n: int, cin: int, hw: int,
+               cout: int, k: int, stride: int) -> Task:
+    from simulator.calibrate.kernels import conv2d
+
+    def run():
+        xp, store = backend.xp, backend.gemm_dtypes[dtype]
+        pad = (k - 1) // 2
+        ho = (hw + 2 * pad - k) // stride + 1
+        x = random_array(xp, rng, (n, cin, hw, hw), store)
+        w = random_array(xp, rng, (cin * k * k, cout), store)
+        timing = time_call(lambda i: conv2d(xp, x, w, stride, pad), timer=backend.timer,
+                           settings=settings)
+        itemsize = np.dtype(store).itemsize
+        nbytes = (x.size + w.size + n * cout * ho * ho) * itemsize
+        return measurement("conv", "matmul", dtype, f"{n}x{cin}x{hw}x{hw}->{cout} k{k}s{stride}",
+                           gemm_flops(n * ho * ho, cout, cin * k * k), float(nbytes), timing,
+                           gemm=(n * ho * ho, cout, cin * k * k))
+    return Task(f"conv {dtype} {n}x{cin}x{hw}x{hw}->{cout} k{k}", run)
+
+
+# arrays read+written per element, whether the kernel is one pass over memory
+_STREAM = {"copy": 2, "add": 3, "scale": 2, "triad": 3, "exp": 2, "sum": 1}
+
+
+def _stream_task(backend: Backend, settings: Settings, rng, test: str, n: int) -> Task:
+    def run():
+        xp = backend.xp
+        nbytes = _STREAM[test] * n * 4.0
+        if 3 * n * 4.0 > backend.limit_bytes:
+            return None
+        a = random_array(xp, rng, (n,), np.float32)
+        b = random_array(xp, rng, (n,), np.float32)
+        c = xp.empty_like(a)
+        kernels = {
+            "copy": lambda i: xp.copyto(c, a),
+            "add": lambda i: xp.add(a, b, out=c),
+            "scale": lambda i: xp.multiply(a, 0.75, out=c),
+            "triad": lambda i: backend.triad(c, b, a, 0.75),
+            "exp": lambda i: xp.exp(a, out=c),
+            "sum": lambda i: a.sum(),
+        }
+        timing = time_call(kernels[test], timer=backend.timer, settings=settings)
+        op_class = _stream_class(test, backend.triad_fused)
+        flops = {"add": 1.0, "scale": 1.0, "triad": 2.0, "sum": 1.0}.get(test, 0.0) * n
+        return measurement(test, op_class, "fp32", f"n={n}", flops, nbytes, timing)
+    return Task(f"{test} fp32 n={n}", run)
+
+
+def _stream_class(test: str, triad_fused: bool) -> str:
+    if test in ("copy", "add", "scale") or (test == "triad" and triad_fused):
+        return "stream"
+    if test == "sum":
+        return "reduction"
+    return "elementwise"     # exp, and triad where it takes two passes (NumPy)

@@ -1,0 +1,142 @@
+"""Self-validation: run bundled graphs for real and compare with the simulator's prediction.
+
+For each case (simulator/calibrate/cases.py) the graph is executed op by op
+(simulator/calibrate/execute.py) after warm-up passes; the measured time is
+the median over `repeats` passes of the wall time of one whole forward pass
+(CUDA events on a GPU). The prediction is the sum over the same ops of the
+cost model's per-op time (simulator/cost/compute.op_time_s, the function the
+simulator uses) on the calibrated profile of the latest complete run in the
+store: one device runs the ops one after another, so the makespan is the sum.
+error = predicted / measured - 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from simulator.calibrate.backends import resolve_backend
+from simulator.calibrate.bench_numpy import blas_threads_limit
+from simulator.calibrate.cases import CASES, build_case
+from simulator.calibrate.execute import does_work, prepare
+from simulator.calibrate.run import latest_profile
+from simulator.cost.compute import op_time_s
+from simulator.schema.hardware import HardwareProfile
+
+WARMUP_PASSES = 2
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    ops: int
+    measured_s: float
+    predicted_s: float
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def error(self) -> float:
+        return self.predicted_s / self.measured_s - 1.0
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    backend: str
+    device: str
+    run_id: int
+    calibrated_at: str
+    profile: str
+    cases: list[CaseResult]
+    notice: str | None = None
+    statistic: str = "median"
+
+    @property
+    def mean_abs_error(self) -> float:
+        return float(np.mean([abs(c.error) for c in self.cases]))
+
+    def to_json(self) -> dict:
+        return {
+            "backend": self.backend, "device": self.device, "calibration_run": self.run_id,
+            "calibrated_at": self.calibrated_at, "profile": self.profile, "statistic": self.statistic,
+            "cases": [{"name": c.name, "ops": c.ops, "measured_s": c.measured_s,
+                       "predicted_s": c.predicted_s, "error": c.error, "by_kind": c.by_kind}
+                      for c in self.cases],
+            "mean_abs_error": self.mean_abs_error,
+        }
+
+
+def predict_op_s(profile: HardwareProfile, attrs: dict) -> float:
+    """The simulator's time for one op on one device (cost model, one launch)."""
+    return float(op_time_s(profile, attrs["kind"], attrs["flops"],
+                           attrs["bytes_read"] + attrs["bytes_written"], attrs["dtype"],
+                           attrs.get("gemm_mnk")))
+
+
+def validate(backend: str = "auto", *, store: str | Path | None = None, repeats: int = 7,
+             cases: Iterable[str] | None = None, profiles_dir=None, seed: int = 0,
+             statistic: str = "median") -> ValidationReport:
+    """Measure and predict every case with the latest calibration of the chosen backend.
+
+    `statistic` (median or min over passes) is used for the measurement and, applied
+    to the stored samples, for the calibration the prediction comes from.
+    """
+    name, notice = resolve_backend(backend)
+    run, profile = latest_profile(name, store, profiles_dir, statistic)
+    xp, clock = _array_module(name)
+    scale = 8 if name == "cupy" else 1
+    results = []
+    threads = int(run.fingerprint.fields.get("blas_threads", "0") or 0) if name == "numpy" else None
+    with blas_threads_limit(threads):     # the thread count the calibration measured with
+        for case in (list(cases) if cases else list(CASES)):
+            g = build_case(case, scale)
+            results.append(_run_case(case, g, profile, xp, clock, repeats,
+                                     np.random.default_rng(seed), statistic))
+    return ValidationReport(name, run.fingerprint.device, run.id or 0, run.finished_at or "",
+                            profile.name, results, notice, statistic)
+
+
+def _run_case(name, g, profile, xp, clock, repeats, rng, statistic) -> CaseResult:
+    reduce = np.min if statistic == "min" else np.median
+    steps = prepare(g, xp, rng)
+    for _ in range(WARMUP_PASSES):
+        clock([s.run for s in steps])
+    totals, per_op = [], []
+    for _ in range(repeats):
+        total, laps = clock([s.run for s in steps])
+        totals.append(total)
+        per_op.append(laps)
+    laps_median = reduce(np.asarray(per_op), axis=0)
+    by_kind: dict[str, dict[str, float]] = {}
+    predicted = 0.0
+    for step, measured in zip(steps, laps_median):
+        p = predict_op_s(profile, g.nodes[step.node])
+        predicted += p
+        row = by_kind.setdefault(step.kind, {"ops": 0, "measured_s": 0.0, "predicted_s": 0.0})
+        row["ops"] += 1
+        row["measured_s"] += float(measured)
+        row["predicted_s"] += p
+    assert all(does_work(g.nodes[s.node]) for s in steps)
+    return CaseResult(name, len(steps), float(reduce(totals)), predicted, by_kind)
+
+
+def _array_module(name: str):
+    if name == "cupy":
+        from simulator.calibrate.bench_cupy import cupy_clock
+        import cupy
+        return cupy, cupy_clock
+    return np, wall_clock
+
+
+def wall_clock(runs) -> tuple[float, list[float]]:
+    """Run the ops in order: (total seconds, seconds of each op) by perf_counter laps."""
+    import time
+    laps = []
+    t0 = last = time.perf_counter()
+    for run in runs:
+        run()
+        now = time.perf_counter()
+        laps.append(now - last)
+        last = now
+    return last - t0, laps
