@@ -31,7 +31,7 @@ _REDUCE = frozenset({"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Reduc
 
 
 def _matmul(node, ins, outs, attrs):
-    a, b = ins[0], ins[1]
+    a = ins[0]
     k = a[-1] if len(a) >= 1 else 1
     return "matmul", 2.0 * numel(outs[0]) * k
 

@@ -79,7 +79,7 @@ def add_training(g: nx.DiGraph, recompute: str = "none", optimizer: str = "adam"
             for p in saved_inputs:
                 saved = p + ".recompute" if same_region(u, p) else p
                 new_edges.append((saved, op["id"], out_size(p)))
-            if u in rset:
+            if u in rset and saved_kind == "output":
                 new_edges.append((u + ".recompute", op["id"], out_size(u)))
         grads[u] = [op["id"] for op in ops if not op["id"].endswith(".bwd_weight")]
         wg = [op["id"] for op in ops if op["id"].endswith(".bwd_weight")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from simulator.graph.ops import add_op, elementwise_op, make_op, matmul_op
+from simulator.graph.ops import PER_ELEMENT_FLOPS, add_op, elementwise_op, make_op, matmul_op
 from simulator.schema.graph import TransformerArch
 
 _BIAS_FAMILIES = ("gpt2", "bert")
@@ -140,11 +140,10 @@ def _attention(c: _Ctx, add, x: str) -> str:
 
 
 def _mlp(c: _Ctx, add, x: str, pre: str, tokens: float, col: str, row: str) -> str:
-    """GELU MLP (2 matrices) or SwiGLU (3: gate, up, down; Shazeer 2020)."""
+    """GELU MLP (2 matrices) or SwiGLU (3: gate, up, down; Shazeer 2020) on `tokens` tokens
+    (fractional for MoE experts, which see T*top_k/E tokens on average)."""
     a, h, f, dt = c.a, c.h, c.a.ffn_hidden_size, c.dt
     m = int(round(tokens))
-    bias_up = f if c.bias else 0
-    shape_in, shape_f = (m, h), (m, f)
 
     def mm(name, n, k, params, split):
         op = matmul_op(pre + name, tokens, n, k, dt=dt, params=params, tp_split=split,
@@ -152,19 +151,17 @@ def _mlp(c: _Ctx, add, x: str, pre: str, tokens: float, col: str, row: str) -> s
         op["gemm_mnk"] = (m, n, k)
         return op
 
-    up = add(mm("up", f, h, h * f + bias_up, col), [x])
+    up = add(mm("up", f, h, h * f + (f if c.bias else 0), col), [x])
     if a.gated_mlp:
         gate = add(mm("gate", f, h, h * f, col), [x])
         act = add(_scaled_elementwise(pre + "act", "swiglu", tokens, f, 2, dt, col), [gate, up])
     else:
         act = add(_scaled_elementwise(pre + "act", "gelu", tokens, f, 1, dt, col), [up])
-    del shape_in, shape_f
     return add(mm("down", h, f, f * h + (h if c.bias else 0), row), [act])
 
 
 def _scaled_elementwise(name: str, formula: str, tokens: float, width: int, n_in: int, dt: float,
                         split: str) -> dict:
-    from simulator.graph.ops import PER_ELEMENT_FLOPS
     n = tokens * width
     m = int(round(tokens))
     return make_op(name, "elementwise", flops=PER_ELEMENT_FLOPS[formula] * n, bytes_read=n_in * n * dt,
@@ -213,7 +210,6 @@ def _head(g: nx.DiGraph, c: _Ctx, x: str) -> None:
 
 def _loss(c: _Ctx, width: int) -> dict:
     n = c.T * width
-    from simulator.graph.ops import PER_ELEMENT_FLOPS
     return make_op("loss", "loss", flops=PER_ELEMENT_FLOPS["cross_entropy"] * n, bytes_read=n * c.dt,
                    bytes_written=c.T * 4, in_shapes=(c.tok(width),), out_shape=(c.b, c.s),
                    tp_split="vocab")
