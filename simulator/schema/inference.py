@@ -130,3 +130,28 @@ class ServingResult(Frozen):
     usd_per_million_output_tokens: float | None = None
     inference: InferenceResult | None = None  # single-batch costing at batch 1 for reference
     events: int = Field(default=0, ge=0)      # simulation events processed
+
+
+class CapacityRow(Frozen):
+    """One (hardware, tp) option of a serving capacity search: the fewest replicas meeting the SLOs."""
+
+    hardware: str
+    tp: int
+    pp: int = 1
+    feasible: bool
+    best_for_hardware: bool = False           # the cheapest feasible layout of this hardware
+    replicas: int | None = None
+    devices: int | None = None
+    ttft_p99_s: float | None = None
+    tpot_p99_s: float | None = None
+    e2e_p99_s: float | None = None
+    throughput_requests_per_s: float | None = None
+    output_tokens_per_s: float | None = None
+    goodput_fraction: float | None = None
+    usd_per_hour: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    kv_capacity_tokens_per_replica: int | None = None
+    simulations: int = 0                      # serving simulations run for this row
+    reason: str | None = None                 # why infeasible
+    best_achievable: dict[str, float] | None = None   # idle-replica p99 latencies, when an SLO is unreachable
+    result: ServingResult | None = None       # the confirming simulation of the chosen replica count

@@ -83,6 +83,46 @@ class TableCost:
             t += self.layers * ((tc if tc > tm else tm) + self.launch_s)
         return t
 
+    def decode_only(self, n: int, ctx: int) -> float:
+        """Cost of an iteration of `n` decodes attending `ctx` tokens in total (no prefill)."""
+        lin, head = self.linear, self.head
+        t = lin[n] if n < len(lin) else float(self.step.linear_s(n) + self.step.comm_s(n))
+        t += head[n] if n < len(head) else float(self.step.head_s(n))
+        return t + self.decode(ctx)
+
+    def decode_run(self, n: int, ctx: int, dt: float, limit: int, horizon_s: float) -> tuple[int, float]:
+        """Extend a decode-only iteration (cost `dt`, context `ctx`) by further steps while
+        fewer than `limit` steps ran and the total stays under `horizon_s`.
+
+        Returns (steps, total seconds). Same sums as calling `decode_only` per step; the
+        attention grid segment is tracked as the context grows.
+        """
+        lin, head = self.linear, self.head
+        if n >= len(lin) or n >= len(head):
+            steps = 1
+            while steps < limit and dt < horizon_s:
+                ctx += n
+                dt += self.decode_only(n, ctx)
+                steps += 1
+            return steps, dt
+        base = lin[n] + head[n]
+        xs, ys = self.decode.xs, self.decode.ys
+        last = len(xs) - 1
+        i = bisect_left(xs, ctx + n)
+        steps = 1
+        while steps < limit and dt < horizon_s:
+            ctx += n
+            while i < last and xs[i] < ctx:
+                i += 1
+            x0, x1 = xs[i - 1], xs[i]
+            if ctx > x1:
+                dt += base + self.decode(ctx)
+            else:
+                y0 = ys[i - 1]
+                dt += base + y0 + (ys[i] - y0) * (ctx - x0) / (x1 - x0)
+            steps += 1
+        return steps, dt
+
     def direct(self, it: Iteration) -> float:
         """The same cost without tables (for tests of the tables' accuracy)."""
         s = self.step

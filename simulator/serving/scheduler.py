@@ -164,12 +164,29 @@ class ReplicaScheduler:
         return chunk
 
     # -- committing ------------------------------------------------------------------------
-    def commit(self, it: Iteration, end_s: float) -> list[Finished]:
-        """Apply a finished iteration: advance decodes, finish prefills, return completed requests."""
+    def decode_run_limit(self) -> int:
+        """Decode-only steps that can run before any state change: the next finish or KV overflow.
+
+        Valid right after `plan` returned an iteration without prefill chunks (then
+        nothing waiting can be admitted, and decode growth only makes that harder).
+        """
+        heap = self._heap
+        while heap and (heap[0][2] != heap[0][3].epoch or heap[0][3].state != DECODING):
+            heapq.heappop(heap)
+        to_finish = heap[0][0] - self.dstep if heap else 1
+        n = self.n_decoding
+        to_full = (self.kv_capacity - self.kv_used) // n if n else 1
+        return max(1, min(to_finish, to_full))
+
+    def commit(self, it: Iteration, end_s: float, steps: int = 1) -> list[Finished]:
+        """Apply a finished iteration: advance decodes, finish prefills, return completed requests.
+
+        `steps` > 1 commits that many decode-only iterations at once (see `decode_run_limit`).
+        """
         done: list[Finished] = []
         if it.n_decode:
-            self.dstep += 1
-            self.sum_ctx += self.n_decoding
+            self.dstep += steps
+            self.sum_ctx += self.n_decoding * steps
             heap = self._heap
             while heap and heap[0][0] <= self.dstep:
                 _, _, epoch, seq = heapq.heappop(heap)
