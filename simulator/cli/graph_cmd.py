@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         optimizer: str = typer.Option("adam", "--optimizer", help="adam | adamw | sgd | rmsprop"),
         dim: Optional[List[str]] = typer.Option(None, "--dim", help="bind an ONNX symbolic dim: NAME=N (repeatable)"),
         option: Optional[List[str]] = typer.Option(None, "--option", help="model option: KEY=VALUE, e.g. num_labels=9, image_size=150 (repeatable)"),
+        all_layers: bool = typer.Option(False, "--all-layers", help="one table row per layer (default: identical layers share a row)"),
         as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
     ):
         """Build a model's computation graph and show params, FLOPs and bytes per layer and in total."""
@@ -72,10 +73,24 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
             return
-        _render(summary)
+        _render(summary, collapse=not all_layers)
 
 
-def _render(s: dict) -> None:
+def collapse_layers(rows: list[dict]):
+    """Runs of identical consecutive layers -> (label "L0-L95 (x96)", row, count)."""
+    key = lambda r: (r["ops"], r["params"], r["forward_flops"], r["flops"], r["bytes"])  # noqa: E731
+    i = 0
+    while i < len(rows):
+        j = i
+        if rows[i]["layer"] is not None:
+            while j + 1 < len(rows) and rows[j + 1]["layer"] is not None and key(rows[j + 1]) == key(rows[i]):
+                j += 1
+        n = j - i + 1
+        yield (rows[i]["name"] if n == 1 else f"{rows[i]['name']}-{rows[j]['name']} (x{n})"), rows[i], n
+        i = j + 1
+
+
+def _render(s: dict, collapse: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -83,18 +98,27 @@ def _render(s: dict) -> None:
     table = Table(title=f"{s['name']} ({s['source']}, {s['dtype']}, batch {s['batch']}"
                         + (f", seq {s['seq_len']}" if s["seq_len"] else "")
                         + (f", training, recompute {s['recompute']}" if s["training"] else "") + ")")
-    for col, just in (("layer", "left"), ("ops", "right"), ("params", "right"),
-                      ("forward FLOPs", "right"), ("all FLOPs", "right"), ("bytes", "right")):
-        table.add_column(col, justify=just)
-    for r in s["layers"]:
-        table.add_row(r["name"], str(r["ops"]), f"{r['params']:,}", format_flops(r["forward_flops"]),
+    for col in ("layer", "ops", "params", "fwd FLOP", "all FLOP", "bytes"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    rows = collapse_layers(s["layers"]) if collapse else ((r["name"], r, 1) for r in s["layers"])
+    for name, r, count in rows:
+        table.add_row(name, str(r["ops"]), _count(r["params"]), format_flops(r["forward_flops"]),
                       format_flops(r["flops"]), format_bytes(r["bytes"]))
     table.add_section()
-    table.add_row("total", str(s["ops"]), f"{s['params']:,}", format_flops(s["forward_flops"]),
+    table.add_row("total", str(s["ops"]), _count(s["params"]), format_flops(s["forward_flops"]),
                   format_flops(sum(r["flops"] for r in s["layers"])), format_bytes(s["total_bytes"]),
                   style="bold")
+    if collapse and any(c > 1 for _, _, c in collapse_layers(s["layers"])):
+        table.caption = "rows Lx-Ly (xN): values of one layer; --all-layers shows each"
     console = Console()
     console.print(table)
-    console.print(f"training FLOPs (forward+backward, no recompute): {format_flops(s['training_flops'])}; "
+    console.print(f"parameters: {s['params']:,}; training FLOPs (forward+backward, no recompute): {format_flops(s['training_flops'])}; "
                   f"with recompute: {format_flops(s['hardware_flops'])}; "
                   f"peak activations: {format_bytes(s['peak_activation_bytes'])}")
+
+
+def _count(n: float) -> str:
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}" if n < 100 * scale else f"{n / scale:.1f}{unit}"
+    return str(int(n))

@@ -62,6 +62,8 @@ def _resolve(ref: Any) -> tuple[str, Any, str, str]:
 
 
 def _looks_like_path(ref: str) -> bool:
+    if ref in _bundled():
+        return False
     return ref.endswith((".json", ".onnx")) or "/" in ref or "\\" in ref or Path(ref).exists()
 
 

@@ -143,3 +143,24 @@ def test_bad_input_misc(cli, tmp_path):
     p = _write(tmp_path, "c.json", json.dumps(dict(GOOD, n_head=5)))
     _one_line_error(cli("graph", p), "c.json", "divisible")
     _one_line_error(cli("graph", _write(tmp_path, "l.json", "[1, 2]")), "l.json", "object")
+
+
+def test_identical_layers_share_a_row_unless_all_layers(cli):
+    r = cli("graph", "llama2-7b", "--seq", "64")
+    assert r.code == 0 and "L0-L31 (x32)" in r.out and "6,738,415,616" in r.out
+    r = cli("graph", "llama2-7b", "--seq", "64", "--all-layers")
+    assert r.code == 0 and "L31" in r.out and "(x32)" not in r.out
+
+
+def test_bundled_name_wins_over_a_local_folder(cli, tmp_path, monkeypatch):
+    (tmp_path / "gpt2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    r = cli("graph", "gpt2", "--seq", "8", "--json")
+    assert r.code == 0 and json.loads(r.out)["params"] == 124_439_808
+
+
+def test_hf_checkout_folder_with_config_json(cli, tmp_path):
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "my-model" / "config.json").write_text(json.dumps(GOOD))
+    r = cli("graph", str(tmp_path / "my-model"), "--seq", "8", "--json")
+    assert r.code == 0 and json.loads(r.out)["params"] == 2 * (12 * 64 * 64 + 13 * 64) + 100 * 64 + 1024 * 64 + 128

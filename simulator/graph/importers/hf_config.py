@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import InputError, UnknownNameError
+from pydantic import ValidationError
+
+from simulator.errors import InputError, UnknownNameError, from_validation_error
 from simulator.schema.graph import TransformerArch
 
 _MISSING = object()
@@ -132,7 +134,10 @@ def arch_from_config(cfg: dict[str, Any], source: str = "config",
     if f["num_heads"] % f["num_kv_heads"]:
         raise InputError(f"{f['num_heads']} attention heads are not a multiple of "
                          f"{f['num_kv_heads']} key/value heads", source=source, field="num_key_value_heads")
-    return TransformerArch(family=family, head_dim=head_dim, **f)
+    try:
+        return TransformerArch(family=family, head_dim=head_dim, **f)
+    except ValidationError as exc:
+        raise from_validation_error(exc, source) from None
 
 
 def _head_dim(cfg: dict, f: dict, source: str) -> int:
