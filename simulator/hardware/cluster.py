@@ -19,9 +19,25 @@ from pydantic import Field
 from simulator.errors import InfeasibleError, InputError, UnknownNameError
 from simulator.hardware.load import data_dir, load_hardware
 from simulator.loading import read_mapping, validate
-from simulator.schema.base import Frozen
-from simulator.schema.hardware import Cluster, HardwareProfile, Link, TierUse
+from simulator.schema.base import BytesPerS, Frozen, Seconds
+from simulator.schema.hardware import Cluster, CollectiveCurve, HardwareProfile, Link, TierUse
 from simulator.schema.scenario import Cluster as ClusterSpec
+
+
+class LinkOverride(Frozen):
+    """Fields that replace those of a profile's link tier in a named cluster.
+
+    `analogue` names another profile whose tier is the base (for its latency and
+    collective curve) when this profile has no such tier, e.g. PCIe cards on Ethernet.
+    """
+
+    analogue: str | None = None
+    kind: str | None = None
+    bandwidth_bytes_per_s: BytesPerS | None = None
+    latency_s: Seconds | None = None
+    domain_size: int | None = Field(default=None, gt=0)
+    topology: str | None = None
+    collective: CollectiveCurve | None = None
 
 
 class NamedCluster(Frozen):
@@ -31,8 +47,8 @@ class NamedCluster(Frozen):
     hardware: str
     devices: int = Field(gt=0)
     devices_per_node: int | None = Field(default=None, gt=0)
-    scale_up: Link | None = None      # replaces the profile's tier when given
-    scale_out: Link | None = None
+    scale_up: LinkOverride | None = None
+    scale_out: LinkOverride | None = None
     description: str | None = None
     sources: dict[str, str] = Field(default_factory=dict)
     notes: str | None = None
@@ -50,11 +66,30 @@ def cluster_paths(profiles_dir: str | Path | None = None) -> dict[str, Path]:
     return out
 
 
+def list_clusters(profiles_dir: str | Path | None = None) -> list[str]:
+    """Sorted names of the named clusters (bundled plus the user's `clusters/` folder)."""
+    return sorted(cluster_paths(profiles_dir))
+
+
 def load_named_cluster(name: str, profiles_dir: str | Path | None = None) -> NamedCluster:
     paths = cluster_paths(profiles_dir)
     if name not in paths:
         raise UnknownNameError("cluster", name, paths)
     return validate(NamedCluster, read_mapping(paths[name]), str(paths[name]))
+
+
+def _merged_link(base: Link | None, override: LinkOverride | None, tier: str, source: str,
+                 profiles_dir) -> Link | None:
+    """The profile's tier with a named cluster's overrides applied (validated as a Link)."""
+    if override is None:
+        return base
+    if override.analogue:
+        base = getattr(load_hardware(override.analogue, profiles_dir), tier)
+    if base is None:
+        raise InputError(f"no {tier} link to override", source=source, field=tier,
+                         expected=f"'analogue: PROFILE' naming a profile that has a {tier} tier")
+    fields = override.model_dump(exclude_none=True, exclude={"analogue"})
+    return validate(Link, {**base.model_dump(), **fields}, source)
 
 
 def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) -> int:
@@ -66,19 +101,30 @@ def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) 
 
 
 def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None) -> Cluster:
-    """Resolve a scenario cluster section (or a named cluster) into a Cluster."""
-    named = None
+    """Resolve a scenario cluster section (or a named cluster) into a Cluster.
+
+    With `cluster: {name: NAME}` naming a cluster file, the file gives the hardware,
+    device count and link overrides; fields written in the scenario win.
+    """
+    named, named_src = None, None
     if isinstance(spec, str):
-        named = load_named_cluster(spec, profiles_dir)
-        spec = ClusterSpec(hardware=named.hardware, devices=named.devices,
-                           devices_per_node=named.devices_per_node, name=named.name)
-    elif spec.name and spec.name in cluster_paths(profiles_dir):
+        spec = ClusterSpec.model_construct(_fields_set={"name"}, name=spec, hardware=None, devices=1,
+                                           devices_per_node=None)
+    if spec.name and (spec.name in cluster_paths(profiles_dir) or spec.hardware is None):
         named = load_named_cluster(spec.name, profiles_dir)
-    profile = load_hardware(spec.hardware, profiles_dir)
-    per_node = spec.devices_per_node or (named.devices_per_node if named else None) or profile.devices_per_node
-    scale_up = (named.scale_up if named and named.scale_up else profile.scale_up)
-    scale_out = (named.scale_out if named and named.scale_out else profile.scale_out)
-    devices = spec.devices
+        named_src = str(cluster_paths(profiles_dir)[spec.name])
+        if spec.hardware is not None and spec.hardware != named.hardware:
+            raise InputError(f"cluster '{spec.name}' is built from '{named.hardware}', not '{spec.hardware}'",
+                             field="cluster.hardware", expected=f"'{named.hardware}' or no cluster.name")
+    profile = load_hardware(spec.hardware or named.hardware, profiles_dir)
+    given = spec.model_fields_set
+    devices = spec.devices if (named is None or "devices" in given) else named.devices
+    per_node = (spec.devices_per_node or (named.devices_per_node if named else None)
+                or profile.devices_per_node)
+    scale_up, scale_out = profile.scale_up, profile.scale_out
+    if named is not None:
+        scale_up = _merged_link(scale_up, named.scale_up, "scale_up", named_src, profiles_dir)
+        scale_out = _merged_link(scale_out, named.scale_out, "scale_out", named_src, profiles_dir)
     if devices > per_node and devices % per_node:
         raise InputError(f"{devices} devices do not fill whole nodes of {per_node}", field="cluster.devices",
                          expected=f"a multiple of devices_per_node ({per_node}) or at most one node")
@@ -87,7 +133,7 @@ def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = Non
     if devices > domain and scale_out is None:
         raise InfeasibleError(f"profile '{profile.name}' has no scale_out network, so {devices} devices "
                               f"cannot span more than {domain} per scale-up domain", field="cluster.devices",
-                              expected=f"at most {domain} devices, or a profile/cluster file with scale_out")
+                              expected=f"at most {domain} devices, or a named cluster file with scale_out")
     return Cluster(name=spec.name, profile=profile, devices=devices, devices_per_node=per_node,
                    num_nodes=num_nodes, scale_up=scale_up, scale_out=scale_out, scale_up_domain=domain)
 

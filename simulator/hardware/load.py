@@ -65,8 +65,9 @@ def resolve_profile(name_or_path: str | Path, profiles_dir: str | Path | None = 
                              expected="a profile name (see `capplan hardware list`) or a YAML file")
         return path
     paths = profile_paths(profiles_dir)
-    if ref not in paths:
-        raise UnknownNameError("hardware profile", ref, paths)
+    if ref not in paths:   # names that start with what was typed are the likeliest meaning
+        prefixed = [n for n in paths if n.startswith(ref)]
+        raise UnknownNameError("hardware profile", ref, prefixed or paths)
     return paths[ref]
 
 

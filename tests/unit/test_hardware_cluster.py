@@ -48,3 +48,72 @@ def test_partial_nodes_rejected():
 def test_group_larger_than_cluster_rejected():
     with pytest.raises(InputError):
         tier_for_group(a100(8), 16, 1)
+
+
+def build(hw, devices, **kw):
+    return build_cluster(ClusterSpec(hardware=hw, devices=devices, **kw))
+
+
+def test_nvl72_domain_spans_compute_trays():
+    c = build("gb200", 144)
+    assert (c.devices_per_node, c.num_nodes, c.scale_up_domain) == (4, 36, 72)
+    assert tier_for_group(c, 72, 1).tier == "scale_up"      # 72 GPUs on NVLink across 18 trays
+    assert tier_for_group(c, 2, 72).tier == "scale_out"
+
+
+def test_tpu_slice_is_one_ici_domain_then_dcn():
+    c = build("tpu-v5e", 512)
+    assert c.scale_up_domain == 256 and c.scale_up.topology == "torus2d"
+    assert tier_for_group(c, 256, 1).tier == "scale_up"
+    t = tier_for_group(c, 512, 1)
+    assert (t.tier, t.inner_size, t.outer_size) == ("scale_out", 256, 2)
+    assert t.bandwidth_bytes_per_s == pytest.approx(25e9 / 8)   # 2x100 Gbps per 8-chip host
+
+
+def test_pcie_cards_without_network_stay_in_one_host():
+    from simulator.errors import InfeasibleError
+    c = build("rtx-4090", 8)
+    assert c.scale_up.topology == "pcie" and c.scale_up_domain == 8
+    with pytest.raises(InfeasibleError, match="no scale_out network"):
+        build("rtx-4090", 16)
+    with pytest.raises(InfeasibleError):
+        build("cpu-generic", 2)
+
+
+def test_single_device_cluster():
+    c = build("cpu-generic", 1)
+    assert c.num_nodes == 1 and c.scale_up is None and c.scale_up_domain == 1
+
+
+def test_named_clusters_load():
+    from simulator.hardware.cluster import list_clusters
+    names = list_clusters()
+    assert {"dgx-a100-superpod", "aws-p5en-h200", "aws-p6-b200", "rtx-4090-100gbe"} <= set(names)
+    for name in names:
+        c = build_cluster(name)
+        assert c.devices >= 1 and c.num_nodes * c.devices_per_node >= c.devices
+
+
+def test_named_cluster_from_scenario_section():
+    c = build_cluster(ClusterSpec(hardware="a100-sxm4-80gb", name="dgx-a100-superpod"))
+    assert c.devices == 3072 and c.num_nodes == 384         # device count from the cluster file
+    c = build_cluster(ClusterSpec(hardware="a100-sxm4-80gb", name="dgx-a100-superpod", devices=1024))
+    assert c.devices == 1024                                  # the scenario's own field wins
+
+
+def test_named_cluster_gives_pcie_cards_a_network():
+    c = build_cluster("rtx-4090-100gbe")
+    assert c.scale_out.bandwidth_bytes_per_s == pytest.approx(12.5e9 / 8)
+    assert c.scale_out.latency_s > 0 and c.scale_out.collective is not None   # from the b200 analogue
+    assert tier_for_group(c, 32, 1).outer_size == 4
+
+
+def test_named_cluster_hardware_mismatch():
+    with pytest.raises(InputError, match="built from"):
+        build_cluster(ClusterSpec(hardware="h100-sxm5-80gb", name="dgx-a100-superpod"))
+
+
+def test_unknown_named_cluster():
+    from simulator.errors import UnknownNameError
+    with pytest.raises(UnknownNameError, match="dgx-a100-superpod"):
+        build_cluster("dgx-a100-superpad")
