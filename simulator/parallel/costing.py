@@ -294,6 +294,11 @@ def analytic_step_time_s(costs: StageCosts) -> float:
     pipe = m * max(work) + (p - 1) * chunk_max + 2 * (p - 1) * costs.p2p_s
     tail = 0.0
     for d, dev in enumerate(costs.devices):
-        reduce_s = dev.bucket_s[-1] if (costs.overlap_grad_reduce and dev.bucket_s) else dev.reduce_total_s
+        if costs.overlap_grad_reduce and dev.bucket_s:
+            # buckets hide behind the device's last backward; what outlasts it is exposed
+            last_bwd = min(c.bwd_s for c in costs.chunks if c.device == d)
+            reduce_s = max(dev.bucket_s[-1], sum(dev.bucket_s) - last_bwd * (1 - 1 / len(dev.bucket_s)))
+        else:
+            reduce_s = dev.reduce_total_s
         tail = max(tail, reduce_s + dev.optimizer_s + dev.post_optimizer_s)
     return pipe + tail

@@ -109,11 +109,11 @@ def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
     if pp * v > arch.num_layers:
         _fail(f"pp * virtual_stages = {pp * v} exceeds the {arch.num_layers} layers",
               "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
+    if ep > 1 and arch.num_experts == 1:
+        _fail("expert parallelism needs a mixture-of-experts model", "parallelism.ep", "1 for a dense model", source)
     if ep > 1 and arch.num_experts % ep:
         _fail(f"ep = {ep} does not divide the {arch.num_experts} experts", "parallelism.ep",
               f"a divisor of {arch.num_experts}", source)
-    if ep > 1 and arch.num_experts == 1:
-        _fail("expert parallelism needs a mixture-of-experts model", "parallelism.ep", "1 for a dense model", source)
     if cp > 1 and seq_len % (2 * cp):
         _fail(f"seq_len {seq_len} is not divisible by 2*cp = {2 * cp}", "parallelism.cp",
               "seq_len divisible by 2*cp (load-balanced ring attention)", source)

@@ -33,6 +33,11 @@ def _mem(name, elements_read, elements_written, e, core=False, mask_bytes=0.0, f
             "bytes": e * (elements_read + elements_written) + mask_bytes, "gemm_mnk": None, "core": core}
 
 
+def has_dropout(arch: TransformerArch) -> bool:
+    """GPT-2/GPT-3 and BERT train with dropout 0.1; Llama/Mistral/Mixtral use none."""
+    return arch.family in ("gpt2", "bert")
+
+
 def layer_forward_ops(arch: TransformerArch, *, micro_batch: int, seq_len: int, tp: int, cp: int = 1,
                       sequence_parallel: bool = False, ep: int = 1, dtype_bytes: float = 2.0) -> list[dict]:
     """Forward ops of one transformer layer on one (tp, cp) rank for one micro-batch."""
@@ -46,22 +51,23 @@ def layer_forward_ops(arch: TransformerArch, *, micro_batch: int, seq_len: int, 
     kv_local = max(1, arch.num_kv_heads // t) * hd
     tokens = b * s
     repl = tokens * h / (t if sequence_parallel else 1)   # elements of a replicated [s,b,h] tensor
+    drop = 1.0 if has_dropout(arch) else 0.0
+    probs = b * heads * s * s_kv
     ops = [
         _mem("input_norm", repl, repl, e, flops_per_elem=5.0),
         _gemm("qkv", tokens, heads * hd + 2 * kv_local, h, e),
         _gemm("attn_score", s, s_kv, hd, e, batch=b * heads, core=True),
         _mem("softmax", b * heads * s * s_kv, b * heads * s * s_kv, e, core=True, flops_per_elem=5.0),
         # dropout on probabilities: read probs, write dropped probs + 1-byte mask
-        _mem("attn_dropout", b * heads * s * s_kv, b * heads * s * s_kv, e, core=True,
-             mask_bytes=b * heads * s * s_kv),
+        _mem("attn_dropout", drop * probs, drop * probs, e, core=True, mask_bytes=drop * probs),
         _gemm("attn_context", s, hd, s_kv, e, batch=b * heads, core=True),
         _gemm("attn_proj", tokens, h, heads * hd, e),
         # fused bias + dropout + residual add: read x and residual, write out + mask
-        _mem("attn_bias_dropout_add", 2 * repl, repl, e, mask_bytes=repl),
+        _mem("attn_bias_dropout_add", 2 * repl, repl, e, mask_bytes=drop * repl),
         _mem("post_attn_norm", repl, repl, e, flops_per_elem=5.0),
     ]
     ops += _mlp_ops(arch, tokens, t, ep, e)
-    ops.append(_mem("mlp_bias_dropout_add", 2 * repl, repl, e, mask_bytes=repl))
+    ops.append(_mem("mlp_bias_dropout_add", 2 * repl, repl, e, mask_bytes=drop * repl))
     return ops
 
 
@@ -87,9 +93,11 @@ def embedding_ops(arch: TransformerArch, *, micro_batch: int, seq_len: int, tp: 
     h, e = arch.hidden_size, dtype_bytes
     out = tokens * h / (tp if sequence_parallel else 1)
     reads = 2 if arch.learned_positions else 1
-    return [{"name": "embedding", "kind": "embedding", "flops": out, "bytes": e * (reads * out + out),
-             "gemm_mnk": None, "core": False},
-            _mem("embedding_dropout", out, out, e, mask_bytes=out)]
+    ops = [{"name": "embedding", "kind": "embedding", "flops": out, "bytes": e * (reads * out + out),
+            "gemm_mnk": None, "core": False}]
+    if has_dropout(arch):
+        ops.append(_mem("embedding_dropout", out, out, e, mask_bytes=out))
+    return ops
 
 
 def head_ops(arch: TransformerArch, *, micro_batch: int, seq_len: int, tp: int, cp: int = 1,

@@ -6,7 +6,8 @@ its compute stream, waiting for the activation (forward) or gradient
 on the sending device's link (one transfer at a time per link, FIFO), and
 data-parallel gradient buckets queue on the device's communication stream;
 when a device's inter-node traffic (point-to-point and DP) shares the NIC the
-two contend. Overlap of gradient reduction with the last backward pass, the
+two contend (point-to-point first, the bulk gradient traffic yielding the
+bandwidth it takes). Overlap of gradient reduction with the last backward pass, the
 pipeline bubble and link contention are therefore outcomes of the
 simulation, not formulas. Identical tp/dp ranks are simulated once (they run
 in lockstep); per-chunk durations come from `parallel.costing.stage_costs`.
@@ -79,6 +80,11 @@ def simulate_pipeline(costs: StageCosts, *, record: bool = False, nic_shared: bo
         link = nics[device]
         start = max(env.now, link.free_at)
         link.free_at = start + costs.p2p_s
+        dp = dp_streams[device]
+        if nic_shared and dp.free_at > start:
+            # the NIC is shared: latency-critical p2p goes first and delays the bulk
+            # gradient traffic by its own duration (bandwidth taken, not FIFO behind it)
+            dp.free_at += costs.p2p_s
         if record:
             trace.append((device, "p2p", name, start, costs.p2p_s))
         done = env.timeout(link.free_at - env.now)
@@ -88,7 +94,7 @@ def simulate_pipeline(costs: StageCosts, *, record: bool = False, nic_shared: bo
 
     def reduce_buckets(d: int, run: DeviceRun, bucket_s, starts):
         """Queue gradient buckets on the DP stream (and the shared NIC) as they become ready."""
-        stream = nics[d] if nic_shared else dp_streams[d]
+        stream = dp_streams[d]
         for ready, dur in zip(starts, bucket_s):
             start = max(ready, stream.free_at)
             stream.free_at = start + dur

@@ -1,0 +1,58 @@
+"""`capplan simulate SCENARIO.yaml`: one configuration, training or inference."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate_cmd(
+        scenario: Path = typer.Argument(..., help="scenario YAML (workload, cluster, parallelism, costs)"),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="override a field: path=value (repeatable)"),
+        as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
+        trace: Optional[Path] = typer.Option(None, "--trace", help="write a Chrome/Perfetto trace of one step"),
+        profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra folder of hardware profiles"),
+    ):
+        """Simulate one training step (or an inference request) and explain where the time goes."""
+        from simulator.errors import InputError
+        from simulator.loading import load_scenario
+
+        sc = load_scenario(scenario, list(set_ or []))
+        try:
+            if sc.workload.kind == "inference":
+                if trace:
+                    raise InputError("--trace is only available for training workloads", source="--trace")
+                from simulator.serving.inference import simulate_inference
+                result = simulate_inference(sc, profiles_dir=profiles_dir)
+                if as_json:
+                    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+                    return
+                from rich.console import Console
+
+                from simulator.report.terminal_inference import render_inference
+                render_inference(result, Console())
+                return
+            from simulator.sim.api import simulate_training
+            result, run = simulate_training(sc, profiles_dir, source=str(scenario), record=trace is not None)
+        except InputError as exc:   # name the scenario file when the library could not
+            if exc.source is None:
+                exc.source = str(scenario)
+            raise
+        if trace:
+            from simulator.report.trace import write_trace
+            write_trace(trace, run.trace, result.parallelism["pp"], label=result.name,
+                        metadata={"scenario": str(scenario), "step_time_s": result.step_time_s})
+        if as_json:
+            typer.echo(result.to_json())
+            return
+        from rich.console import Console
+
+        from simulator.report.terminal_training import render_training
+        console = Console()
+        render_training(result, console)
+        if trace:
+            console.print(f"trace written to {trace} (open in ui.perfetto.dev)")
