@@ -1,4 +1,4 @@
-"""`capplan hardware list | show NAME | compare NAME NAME...`: the bundled device profiles."""
+"""`capplan hardware list | show NAME | compare NAME NAME... | clusters`: device profiles and clusters."""
 from __future__ import annotations
 
 import json
@@ -146,6 +146,30 @@ def _compare(names: List[str], profiles_dir: Optional[Path], as_json: bool) -> N
     _console().print(table)
 
 
+def _clusters(profiles_dir: Optional[Path], as_json: bool) -> None:
+    from simulator.hardware.cluster import build_cluster, list_clusters
+    rows = []
+    for name in list_clusters(profiles_dir):
+        c = build_cluster(name, profiles_dir)
+        rows.append({"name": name, "hardware": c.profile.name, "devices": c.devices,
+                     "devices_per_node": c.devices_per_node, "num_nodes": c.num_nodes,
+                     "scale_up_domain": c.scale_up_domain,
+                     "scale_up_bandwidth_bytes_per_s": c.scale_up.bandwidth_bytes_per_s if c.scale_up else None,
+                     "scale_out_kind": c.scale_out.kind if c.scale_out else None,
+                     "scale_out_bandwidth_bytes_per_s": c.scale_out.bandwidth_bytes_per_s if c.scale_out else None})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+    table = Table(title="Named clusters (use as cluster: {name: NAME, hardware: ...} in a scenario)")
+    for col in ("name", "hardware", "devices", "nodes", "scale-up domain", "scale-out", "GB/s per device"):
+        table.add_column(col, style="bold" if col == "name" else None)
+    for r in rows:
+        table.add_row(r["name"], r["hardware"], str(r["devices"]), str(r["num_nodes"]), str(r["scale_up_domain"]),
+                      r["scale_out_kind"] or "-", _fmt(r["scale_out_bandwidth_bytes_per_s"], "GB/s"))
+    _console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     hw = typer.Typer(help="Hardware profiles: list, show, compare.", no_args_is_help=True)
 
@@ -168,5 +192,11 @@ def register(app: typer.Typer) -> None:
                     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP)):
         """Compare profiles side by side, with ratios to the first one."""
         _compare(names, profiles_dir, as_json)
+
+    @hw.command("clusters")
+    def clusters_cmd(as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
+                     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP)):
+        """List the named clusters (hardware_profiles/clusters/*.yaml, plus DIR/clusters)."""
+        _clusters(profiles_dir, as_json)
 
     app.add_typer(hw, name="hardware")

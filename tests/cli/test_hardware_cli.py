@@ -93,3 +93,13 @@ def test_schema_hardware(cli):
     r = cli("schema", "hardware")
     assert r.code == 0
     assert "peak_flops_per_s" in json.loads(r.out)["properties"]
+
+
+def test_clusters(cli):
+    r = cli("hardware", "clusters", "--json")
+    assert r.code == 0, r
+    rows = {row["name"]: row for row in json.loads(r.out)}
+    assert rows["dgx-a100-superpod"]["num_nodes"] == 384
+    assert rows["dgx-a100-superpod"]["scale_out_bandwidth_bytes_per_s"] == 25e9
+    r = cli("hardware", "clusters")
+    assert r.code == 0 and "rtx-4090-100gbe" in r.out
