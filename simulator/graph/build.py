@@ -9,6 +9,7 @@ training step graph (backward, recompute, optimizer ops; see training.py).
 from __future__ import annotations
 
 import json
+import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -121,7 +122,12 @@ def build_from_config(spec: Any, *, batch: int, seq_len: int, dtype: str, dt: fl
                          field=sorted(dims)[0], expected="--seq and --batch for transformer configs")
     g = build_transformer(arch, batch=batch, seq_len=seq_len, dtype=dtype, dt=dt, name="model",
                           training=training)
-    g.graph.update(source="config", batch=batch, seq_len=seq_len, arch=arch.model_dump())
+    g.graph.update(source="config", batch=batch, seq_len=seq_len, arch=arch.model_dump(), warnings=[])
+    if seq_len > arch.max_position_embeddings:
+        msg = (f"{source}: seq_len {seq_len} exceeds the model's max_position_embeddings "
+               f"{arch.max_position_embeddings}; counted as if the model accepted it")
+        g.graph["warnings"].append(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
     return g
 
 

@@ -104,3 +104,40 @@ def test_einsum_formula():
     from simulator.graph.onnx_formulas import FORMULAS
     kind, flops = FORMULAS["Einsum"](None, [(2, 3, 4), (2, 4, 5)], [(2, 3, 5)], {"equation": "bij,bjk->bik"})
     assert kind == "matmul" and flops == 2 * 2 * 3 * 4 * 5
+
+
+@pytest.mark.parametrize("op,ins,outs,attrs,kind,flops", [
+    ("Conv", [(1, 4, 8, 8), (6, 2, 3, 3)], [(1, 6, 8, 8)], {"group": 2}, "conv", 2 * 6 * 64 * 2 * 9),
+    ("ConvTranspose", [(1, 4, 5, 5), (4, 3, 2, 2)], [(1, 3, 10, 10)], {}, "conv", 2 * 100 * 3 * 4),
+    ("Gemm", [(3, 7), (7, 5)], [(3, 5)], {}, "matmul", 2 * 3 * 5 * 7),
+    ("Gemm", [(7, 3), (7, 5)], [(3, 5)], {"transA": 1}, "matmul", 2 * 3 * 5 * 7),
+    ("MatMul", [(2, 4, 3, 8), (2, 4, 8, 6)], [(2, 4, 3, 6)], {}, "matmul", 2 * 2 * 4 * 3 * 6 * 8),
+    ("BatchNormalization", [(2, 3, 4, 4)], [(2, 3, 4, 4)], {}, "norm", 2 * 96),
+    ("LayerNormalization", [(2, 5, 8)], [(2, 5, 8)], {}, "norm", 7 * 80),
+    ("MaxPool", [(1, 2, 8, 8)], [(1, 2, 4, 4)], {"kernel_shape": [2, 2]}, "pooling", 32 * 4),
+    ("GlobalAveragePool", [(1, 2, 8, 8)], [(1, 2, 1, 1)], {}, "pooling", 128),
+    ("ReduceMean", [(4, 10)], [(4, 1)], {}, "reduce", 40),
+    ("Gelu", [(3, 3)], [(3, 3)], {}, "elementwise", 8 * 9),
+    ("Transpose", [(3, 3)], [(3, 3)], {}, "data_movement", 0),
+    ("Einsum", [(5, 6)], [(6,)], {"equation": "ij->j"}, "reduce", 30),
+])
+def test_operator_formulas(op, ins, outs, attrs, kind, flops):
+    from simulator.graph.onnx_formulas import FORMULAS
+    assert FORMULAS[op](None, ins, outs, attrs) == (kind, flops)
+
+
+def test_imported_nodes_are_valid_ops(tmp_path):
+    from simulator.schema.graph import Op
+    for path, dims in ((om.transformer_block(tmp_path / "b.onnx"), {"batch": 2, "seq": 4}),
+                       (om.small_cnn(tmp_path / "c.onnx"), {})):
+        g = load_model(path, dims=dims, training=True)
+        for n, a in g.nodes(data=True):
+            assert Op(**a).id == n
+    for n, a in load_model("resnet50", training=True).nodes(data=True):
+        assert Op(**a).id == n
+
+
+def test_seq_longer_than_positions_is_warned():
+    with pytest.warns(UserWarning, match="exceeds the model's max_position_embeddings 1024"):
+        g = load_model("gpt2", seq_len=2048)
+    assert len(g.graph["warnings"]) == 1
