@@ -1,10 +1,14 @@
 """Fit measurements into a profile's peaks, launch overhead and efficiency curves.
 
-The cost model times one op as (DESIGN.md 4)
-    t = max(flops / (peak * eff_c(flops)), bytes / (bw * eff_m(bytes))) + launch
-so a measurement of duration t at size F gives the point
-    eff(F) = F / (peak * (t - launch))
-and the fitted curve reproduces the measurement under that same model. Points
+The cost model times one op as (DESIGN.md 4, simulator/cost/compute.op_time_s)
+    t = max(flops / (peak * eff_c(flops)), bytes / (bw * eff_m(bytes)))
+where a curve already embeds the per-call latency (EfficiencyCurve.latency_s;
+the model adds launch_overhead_s only for ops without a curve), so a
+measurement of duration t at size F gives the point
+    eff(F) = F / (peak * wave * t)
+(wave: the model's GEMM wave quantization, 1 on a CPU) and the fitted curve
+reproduces the measurement under that same model; latency_s records the
+measured launch overhead folded in. Points
 closer than a factor 10**0.15 in size are merged (median), compute curves are
 made non-decreasing in size (pool-adjacent-violators: a bigger GEMM never runs
 at a lower fraction of peak in the model), and fractions are clamped to
@@ -74,7 +78,7 @@ def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_
         measurements = [m.model_copy(update={"duration_s": m.min_s}) for m in measurements]
     launch = _launch(measurements, base)
     flags = _flags(measurements, base)
-    peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label)
+    peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label, launch)
     curves, residuals = [], []
     gemm_dtypes = sorted({m.dtype for m in measurements if m.test == "gemm"})
     for dtype in gemm_dtypes:
@@ -120,7 +124,9 @@ def _launch(measurements: list[Measurement], base: HardwareProfile) -> float:
     return float(np.median(times)) if times else base.launch_overhead_s
 
 
-def _references(measurements, base: HardwareProfile, measured: bool, large_bytes: float, label: str):
+def _references(measurements, base: HardwareProfile, measured: bool, large_bytes: float, label: str,
+                launch: float):
+    """Peaks and bandwidth the curves are fractions of (measured best, or the datasheet's)."""
     peaks: dict[str, float] = {}
     sources: dict[str, str] = {}
     for dtype in sorted({m.dtype for m in measurements if m.test == "gemm"}):
@@ -135,8 +141,8 @@ def _references(measurements, base: HardwareProfile, measured: bool, large_bytes
     if measured and large:
         bw = max(m.bytes_per_s for m in large)
         sources["memory.bandwidth_bytes_per_s"] = (
-            f"{label}: best single-pass STREAM kernel with a working set >= {large_bytes / 2**20:.0f} MiB "
-            f"(4x last-level cache)")
+            f"{label}: best single-pass STREAM kernel (copy/add/scale; triad where fused) with a "
+            f"working set >= {large_bytes / 2**20:.0f} MiB (4x last-level cache)")
     else:
         bw = base.memory.bandwidth_bytes_per_s
     return peaks, bw, sources
@@ -159,12 +165,9 @@ def _flags(measurements: list[Measurement], base: HardwareProfile) -> list[str]:
     return out
 
 
-def point_efficiency(size: float, duration_s: float, peak: float, launch_s: float) -> float:
-    """eff = size / (peak * (t - launch)), clamped to [MIN_EFF, 1]."""
-    busy = duration_s - launch_s
-    if busy <= 0:
-        return 1.0
-    return float(min(1.0, max(MIN_EFF, size / (peak * busy))))
+def point_efficiency(size: float, duration_s: float, peak: float) -> float:
+    """eff = size / (peak * t), clamped to [MIN_EFF, 1]."""
+    return float(min(1.0, max(MIN_EFF, size / (peak * duration_s))))
 
 
 def wave(m: Measurement, units: int | None) -> float:
@@ -176,14 +179,14 @@ def wave(m: Measurement, units: int | None) -> float:
 
 def _fit_curve(points: list[Measurement], op_class: str, dtype: str, peak: float, launch: float,
                *, monotone: bool, source: str, units: int | None = None) -> EfficiencyCurve:
-    raw = sorted((m.size, point_efficiency(m.size, m.duration_s, peak * wave(m, units), launch))
+    raw = sorted((m.size, point_efficiency(m.size, m.duration_s, peak * wave(m, units)))
                  for m in points)
     sizes, effs = merge_points([s for s, _ in raw], [e for _, e in raw])
     if monotone:
         effs = non_decreasing(effs)
     effs = [float(min(1.0, max(MIN_EFF, e))) for e in effs]
     return EfficiencyCurve(op_class=op_class, dtype=dtype, size=sizes, efficiency=effs,
-                           origin="calibrated", source=source)
+                           origin="calibrated", source=source, latency_s=launch)
 
 
 def merge_points(sizes: list[float], effs: list[float]) -> tuple[list[float], list[float]]:
@@ -219,7 +222,7 @@ def _residuals(points: list[Measurement], curve: EfficiencyCurve, peak: float, l
     out = []
     for m in points:
         eff = float(interpolate_log(curve.size, curve.efficiency, m.size))
-        fitted = m.size / (peak * eff * wave(m, units)) + launch
+        fitted = m.size / (peak * eff * wave(m, units))
         out.append(Residual(f"{curve.op_class}/{curve.dtype}", m.test, m.dtype, m.shape,
                             m.duration_s, fitted))
     return out

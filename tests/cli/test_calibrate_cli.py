@@ -1,0 +1,101 @@
+"""`capplan calibrate` / `capplan validate` through the real entry point (tiny sweeps)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.hardware.load import load_hardware
+
+CPU_TEMPLATE = """\
+name: cpu-generic
+vendor: generic
+kind: cpu
+peak_flops_per_s: {fp32: 1 TFLOPS, fp64: 0.5 TFLOPS}
+memory: {capacity_bytes: 16 GiB, bandwidth_bytes_per_s: 50 GB/s}
+compute_units: 8
+launch_overhead_s: 1 us
+power: {tdp_w: 100 W}
+sources: {peak_flops_per_s.fp32: t, peak_flops_per_s.fp64: t, memory.capacity_bytes: t,
+  memory.bandwidth_bytes_per_s: t, compute_units: t, launch_overhead_s: t, power.tdp_w: t}
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPPLAN_CALIBRATE_SMOKE", "1")      # tiny sweeps: seconds, not a minute
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "cpu-generic.yaml").write_text(CPU_TEMPLATE)
+    return {"store": tmp_path / "cal.sqlite", "profiles": profiles, "tmp": tmp_path}
+
+
+def test_calibrate_json_stores_a_run_and_exports_a_profile(cli, env):
+    out = env["tmp"] / "cpu.yaml"
+    r = cli("calibrate", "--backend", "numpy", "--quick", "--store", env["store"], "--export", out,
+            "--profiles-dir", env["profiles"], "--json")
+    assert r.code == 0, r
+    data = json.loads(r.out)
+    assert data["backend"] == "numpy" and data["run_id"] == 1 and data["export"] == str(out)
+    tests = {m["test"] for m in data["measurements"]}
+    assert {"launch", "gemm", "bmm", "conv", "copy", "add", "triad", "exp", "sum"} <= tests
+    assert data["peak_flops_per_s"]["fp32"] > 0 and data["memory_bandwidth_bytes_per_s"] > 0
+    assert "matmul/fp32" in data["residuals"] and data["fingerprint"]["blas_threads"]
+    prof = load_hardware(str(out))
+    assert prof.provenance == "calibrated" and prof.calibration.store_run_id == 1
+
+
+def test_calibrate_table_output(cli, env):
+    r = cli("calibrate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"],
+            "--only", "launch,gemm,add")
+    assert r.code == 0, r
+    assert "achieved vs peak" in r.out and "gemm" in r.out and "fit residuals" in r.out
+    assert "bmm" not in r.out
+
+
+def test_validate_without_a_calibration_says_so(cli, env):
+    r = cli("validate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"])
+    assert r.code == 2
+    assert "no complete numpy calibration" in r.err and "capplan calibrate" in r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_validate_after_calibrate_reports_cases_and_mean(cli, env):
+    assert cli("calibrate", "--backend", "numpy", "--store", env["store"], "--profiles-dir",
+               env["profiles"], "--json").code == 0
+    r = cli("validate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"],
+            "--repeats", "1", "--case", "mlp,cnn-small", "--json")
+    assert r.code == 0, r
+    data = json.loads(r.out)
+    assert [c["name"] for c in data["cases"]] == ["mlp", "cnn-small"]
+    for c in data["cases"]:
+        assert c["measured_s"] > 0 and c["predicted_s"] > 0
+        assert c["error"] == pytest.approx(c["predicted_s"] / c["measured_s"] - 1)
+    assert data["mean_abs_error"] == pytest.approx(sum(abs(c["error"]) for c in data["cases"]) / 2)
+    r = cli("validate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"],
+            "--repeats", "1", "--case", "mlp")
+    assert r.code == 0 and "mean |error|" in r.out
+
+
+def test_cupy_without_a_gpu_is_one_line_exit_2(cli, env, monkeypatch):
+    from simulator.calibrate import backends
+    monkeypatch.setattr(backends, "cupy_status", lambda: (False, "CuPy sees no CUDA device"))
+    for cmd in ("calibrate", "validate"):
+        r = cli(cmd, "--backend", "cupy", "--store", env["store"])
+        assert r.code == 2, r
+        assert "--backend cupy is not usable here" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_bad_store_file_is_exit_2_and_untouched(cli, env):
+    bad = env["tmp"] / "notes.txt"
+    bad.write_text("not a database\n")
+    r = cli("calibrate", "--backend", "numpy", "--store", bad, "--profiles-dir", env["profiles"])
+    assert r.code == 2 and "not a capplan calibration store" in r.err
+    assert bad.read_text() == "not a database\n"
+
+
+def test_bad_options_are_exit_2(cli, env):
+    assert cli("calibrate", "--backend", "tpu", "--store", env["store"]).code == 2
+    assert cli("calibrate", "--backend", "numpy", "--statistic", "mean", "--store", env["store"]).code == 2
+    r = cli("validate", "--backend", "numpy", "--case", "mpl", "--store", env["store"])
+    assert r.code == 2
