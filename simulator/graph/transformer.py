@@ -143,7 +143,7 @@ def _mlp(c: _Ctx, add, x: str, pre: str, tokens: float, col: str, row: str) -> s
     """GELU MLP (2 matrices) or SwiGLU (3: gate, up, down; Shazeer 2020) on `tokens` tokens
     (fractional for MoE experts, which see T*top_k/E tokens on average)."""
     a, h, f, dt = c.a, c.h, c.a.ffn_hidden_size, c.dt
-    m = int(round(tokens))
+    m = max(1, int(round(tokens)))
 
     def mm(name, n, k, params, split):
         op = matmul_op(pre + name, tokens, n, k, dt=dt, params=params, tp_split=split,
@@ -163,7 +163,7 @@ def _mlp(c: _Ctx, add, x: str, pre: str, tokens: float, col: str, row: str) -> s
 def _scaled_elementwise(name: str, formula: str, tokens: float, width: int, n_in: int, dt: float,
                         split: str) -> dict:
     n = tokens * width
-    m = int(round(tokens))
+    m = max(1, int(round(tokens)))
     return make_op(name, "elementwise", flops=PER_ELEMENT_FLOPS[formula] * n, bytes_read=n_in * n * dt,
                    bytes_written=n * dt, in_shapes=((m, width),) * n_in, out_shape=(m, width),
                    tp_split=split)
