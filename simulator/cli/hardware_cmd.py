@@ -58,7 +58,7 @@ def _flatten(data, prefix=""):
     """(dotted path, value) for every scalar field, curves summarized elsewhere."""
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if key in ("efficiency", "sources", "collective"):
+        if key in ("efficiency", "sources", "collective", "notes"):
             continue
         if isinstance(value, dict):
             yield from _flatten(value, path + ".")
