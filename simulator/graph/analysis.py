@@ -47,7 +47,8 @@ def total_bytes(g: nx.DiGraph, phase: str | None = None) -> float:
 
 
 def layer_table(g: nx.DiGraph) -> list[dict]:
-    """One row per layer, in execution order: ops outside layers get a row each (embed, lm_head).
+    """One row per layer, in execution order; ops outside layers are grouped by the id prefix
+    before the first dot (embed, stem, final_norm, lm_head, loss).
 
     Row keys: layer (int or None), name, ops, params, forward_flops, flops (all phases), bytes.
     """
@@ -70,12 +71,9 @@ def layer_table(g: nx.DiGraph) -> list[dict]:
 
 
 def _outer_name(a: dict) -> str:
-    """Group backward/recompute/optimizer ops outside layers with their forward op."""
-    name = a["id"]
-    for suffix in (".bwd_data2", ".bwd_data", ".bwd_weight", ".bwd", ".recompute", ".optimizer"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    """Row of an op outside layers: its id up to the first dot ("stem.conv" -> "stem",
+    "embed.ln" -> "embed"), so backward/recompute/optimizer ops join their forward op."""
+    return a["id"].split(".", 1)[0]
 
 
 def critical_path(g: nx.DiGraph, weight: str = "flops") -> tuple[float, list[str]]:
