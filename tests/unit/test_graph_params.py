@@ -117,3 +117,16 @@ def test_llama3_gqa_qkv_shape():
     assert g.nodes["L5.attn.qkv"]["gemm_mnk"] == (16, 4096 + 2 * 1024, 4096)
     assert g.nodes["L5.attn.qkv"]["tp_split"] == "column"
     assert g.nodes["L5.attn.proj"]["tp_split"] == "row"
+
+
+def test_mistral_config_sliding_window_ignored():
+    """Mistral-7B-v0.1 config.json (huggingface.co/mistralai/Mistral-7B-v0.1): 7,241,732,096 params."""
+    cfg = {"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
+           "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+           "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "sliding_window": 4096,
+           "tie_word_embeddings": False}
+    g = load_model(cfg, seq_len=8192)
+    assert total_params(g) == 7_241_732_096
+    no_window = load_model(dict(cfg, sliding_window=None), seq_len=8192)
+    assert total_flops(g) == total_flops(no_window)
+    assert g.graph["arch"]["family"] == "mistral"
