@@ -20,6 +20,7 @@ from simulator.schema.hardware import HardwareProfile
 # (CUTLASS default threadblock shapes 256x128, 128x256, 128x128); the library
 # heuristic picks the tile that fills the SMs best, so we take the best of them.
 GEMM_TILES = ((256, 128), (128, 256), (128, 128))
+MMA = 16   # tensor-core MMA tile edge (m16n8k16 on Ampere/Hopper): the padding granularity
 
 # Dtype used when a device lacks a peak for the requested one (e.g. fp8 on A100
 # runs as fp16/bf16; tf32 falls back to fp32).
@@ -51,27 +52,33 @@ def op_class_of(kind: str) -> str:
     return "memory"
 
 
-def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES):
+def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES, k=None):
     """Fraction of SM slots doing useful work: tiles / (ceil(tiles / SMs) * SMs).
 
     A GEMM with output m x n (times `batch` for batched GEMMs) is cut into tiles,
     each run by one SM; the last wave leaves SMs idle (NVIDIA "Matrix
-    Multiplication Background User's Guide", wave quantization). Returns the best
-    over the candidate tile shapes, as the library heuristic would.
+    Multiplication Background User's Guide", wave quantization). When a GEMM has
+    fewer tiles than SMs and a long k, the library splits k across SMs (split-K,
+    at least 256 deep per split). Padding to the tensor-core MMA granularity (16)
+    wastes the rest. Returns the best over the candidate tile shapes, as the
+    library heuristic would pick.
     """
     if not compute_units:
         return np.ones_like(np.asarray(m, dtype=float)) if np.ndim(m) else 1.0
     m = np.asarray(m, dtype=float)
     n = np.asarray(n, dtype=float)
     batch = np.asarray(batch, dtype=float)
+    fill = (m * n) / (np.ceil(m / MMA) * MMA * np.ceil(n / MMA) * MMA)
     best = np.zeros(np.broadcast(m, n, batch).shape)
     for tm, tn in tiles:
         count = np.ceil(m / tm) * np.ceil(n / tn) * batch
+        if k is not None:
+            max_split = np.maximum(1.0, np.floor(np.asarray(k, dtype=float) / 256.0))
+            count = count * np.clip(np.floor(compute_units / count), 1.0, max_split)
         waves = np.ceil(count / compute_units)
-        # partial tiles also waste work: useful fraction of the padded tile grid
-        fill = (m * n) / (np.ceil(m / tm) * tm * np.ceil(n / tn) * tn)
-        best = np.maximum(best, fill * count / (waves * compute_units))
-    return best if best.ndim else float(best)
+        best = np.maximum(best, count / (waves * compute_units))
+    out = fill * best
+    return out if out.ndim else float(out)
 
 
 def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, gemm_mnk=None):
@@ -83,7 +90,7 @@ def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, g
     if gemm_mnk is not None and op_class != "memory":
         m, n, k = gemm_mnk
         batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
-        eff = eff * wave_efficiency(m, n, np.round(batch), profile.compute_units)
+        eff = eff * wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
     return eff
 
 

@@ -109,10 +109,13 @@ def _training_totals(sc: Scenario, profile, step_time_s: float) -> dict:
     time_s = steps * step_time_s
     devices = sc.cluster.devices
     hours = devices * time_s / 3600.0
-    kwh = (devices * profile.power.tdp_w * sc.costs.utilization_power_fraction * time_s / 3600.0
-           * sc.costs.power_usage_effectiveness / 1000.0)
+    tdp = profile.power.tdp_w
+    kwh = None if tdp is None else (devices * tdp * sc.costs.utilization_power_fraction * time_s / 3600.0
+                                    * sc.costs.power_usage_effectiveness / 1000.0)
     rate, billed = _price_per_device_hour(profile, sc.costs)
-    cost = None if rate is None else hours * rate + (kwh * sc.costs.usd_per_kwh if billed else 0.0)
+    cost = None
+    if rate is not None and not (billed and kwh is None):
+        cost = hours * rate + (kwh * sc.costs.usd_per_kwh if billed else 0.0)
     return {"steps": steps, "time_to_train_s": time_s, "device_hours": hours, "cost_usd": cost,
             "energy_kwh": kwh}
 

@@ -108,3 +108,37 @@ def test_zero_cost_tiers_remove_all_communication(a100):
     assert costs.p2p_s == 0.0
     assert all(c.fwd_comm_s == 0.0 and c.bwd_comm_s == 0.0 for c in costs.chunks)
     assert all(d.reduce_total_s == 0.0 for d in costs.devices)
+
+
+def test_layer_ops_agree_with_the_graph_layer():
+    """The lowering's per-rank op list at tp = 1 has the graph layer's GEMM FLOPs and softmax bytes."""
+    from simulator.graph.build import load_model
+    from simulator.parallel.transformer import layer_forward_ops
+    ref = {"model_type": "gpt2", "n_embd": 2304, "n_layer": 2, "n_head": 24, "n_positions": 2048, "vocab_size": 51200}
+    g = load_model(ref, seq_len=2048, batch=1, dtype="fp16")
+    arch = TransformerArch(**g.graph["arch"])
+    graph_ops = {n: a for n, a in g.nodes(data=True) if a.get("layer") == 0}
+    ours = {o["name"]: o for o in layer_forward_ops(arch, micro_batch=1, seq_len=2048, tp=1)}
+    pairs = {"qkv": "L0.attn.qkv", "attn_score": "L0.attn.score", "attn_context": "L0.attn.context",
+             "attn_proj": "L0.attn.proj", "mlp_up": "L0.mlp.up", "mlp_down": "L0.mlp.down"}
+    for mine, theirs in pairs.items():
+        assert ours[mine]["flops"] == pytest.approx(graph_ops[theirs]["flops"])
+        assert tuple(ours[mine]["gemm_mnk"]) == tuple(graph_ops[theirs]["gemm_mnk"])
+    sm = graph_ops["L0.attn.softmax"]
+    assert ours["softmax"]["bytes"] == pytest.approx(sm["bytes_read"] + sm["bytes_written"])
+
+
+def test_context_parallel_splits_the_sequence(a100):
+    sc = Scenario.model_validate({
+        "workload": {"model": "llama2-7b", "global_batch": 16, "micro_batch": 1, "seq_len": 8192, "dtype": "bf16"},
+        "cluster": {"hardware": "a100-sxm4-80gb", "devices": 16}, "parallelism": {"tp": 2, "cp": 2}})
+    from simulator.graph.build import load_arch
+    arch = load_arch("llama2-7b")
+    plan = resolve_plan(sc, arch, 8)
+    assert (plan.cp, plan.dp) == (2, 4)
+    cp_costs = stage_costs(arch, plan, a100, sc.workload)
+    sc1 = sc.model_copy(update={"parallelism": sc.parallelism.model_copy(update={"cp": 1})})
+    plan1 = resolve_plan(sc1, arch, 8)
+    one = stage_costs(arch, plan1, a100, sc1.workload)
+    assert cp_costs.chunks[0].fwd_compute_s < 0.75 * one.chunks[0].fwd_compute_s
+    assert cp_costs.devices[0].memory.activations < one.devices[0].memory.activations
