@@ -133,7 +133,7 @@ def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = Non
     if devices > domain and scale_out is None:
         raise InfeasibleError(f"profile '{profile.name}' has no scale_out network, so {devices} devices "
                               f"cannot span more than {domain} per scale-up domain", field="cluster.devices",
-                              expected=f"at most {domain} devices, or a named cluster file with scale_out")
+                              expected=f"at most {domain} devices, or a named cluster with scale_out (see `capplan hardware clusters`)")
     return Cluster(name=spec.name, profile=profile, devices=devices, devices_per_node=per_node,
                    num_nodes=num_nodes, scale_up=scale_up, scale_out=scale_out, scale_up_domain=domain)
 
