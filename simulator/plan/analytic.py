@@ -181,15 +181,63 @@ def closed_form_step_s(costs) -> float:
         work.append(w)
     pipe = m * max(work) + (sum(work) - max(work)) / v + 2 * (p - 1) * costs.p2p_s
     tail = 0.0
-    for dev in costs.devices:
-        red = dev.bucket_s[-1] if (costs.overlap_grad_reduce and dev.bucket_s) else dev.reduce_total_s
+    for d, dev in enumerate(costs.devices):
+        if costs.overlap_grad_reduce and dev.bucket_s:
+            last_bwd = next(c.bwd_s for c in costs.chunks if c.device == d and c.index == d)
+            red = exposed_buckets_s(dev.bucket_s, last_bwd)
+        else:
+            red = dev.reduce_total_s
         tail = max(tail, red + dev.optimizer_s + dev.post_optimizer_s)
     return pipe + tail
+
+
+def exposed_buckets_s(bucket_s, last_bwd_s: float) -> float:
+    """Reduction time left after the last backward when its buckets queue FIFO on one stream.
+
+    Bucket k of n becomes ready at (k+1)/n of the last backward (duration D);
+    a FIFO stream then finishes at max_k(ready_k + sum_{j>=k} t_j), so the
+    exposed part is max_k(sum_{j>=k} t_j - D (n-1-k)/n): the last bucket alone
+    when the stream keeps up, the whole backlog when it does not.
+    """
+    n = len(bucket_s)
+    suffix = 0.0
+    best = 0.0
+    for k in range(n - 1, -1, -1):
+        suffix += bucket_s[k]
+        best = max(best, suffix - last_bwd_s * (n - 1 - k) / n)
+    return best
 
 
 def _head_p(arch, tp, pp, v):
     """Head parameters on the last chunk (none extra when tied and the model is one chunk)."""
     return np.where(arch.tied_embeddings & (pp * v == 1), 0.0, head_params(arch) / tp)
+
+
+def _acc_fn(profile, dtype, e, m):
+    """Per-micro-batch gradient accumulation time of a chunk with `params` local parameters."""
+    def acc(params):
+        params = np.asarray(params, float)
+        t = op_time_s(profile, "elementwise", np.maximum(params, 1.0), 3.0 * np.maximum(params, 1.0) * e, dtype)
+        return np.where((m > 1) & (params > 0), t, 0.0)
+    return acc
+
+
+def _exposed_queue(nb, full_t, last_t, sync_t, has_sync, last_bwd):
+    """Vectorized `exposed_buckets_s` for buckets [full]*(nb-1) + [last] (+ [sync]).
+
+    The objective is linear in k over the run of equal buckets, so its maximum
+    is at k = 0 or at one of the last three positions.
+    """
+    s = has_sync.astype(float)
+    n = nb + s
+    best = np.zeros(np.shape(nb))
+    for off in (None, 3, 2, 1):
+        k = np.zeros_like(n) if off is None else np.maximum(n - off, 0)
+        suffix = (np.maximum(nb - 1 - k, 0) * full_t + np.where(k <= nb - 1, last_t, 0.0) * (nb > 0)
+                  + np.where(k <= n - 1, sync_t, 0.0) * s)
+        val = np.where(n > 0, suffix - last_bwd * (n - 1 - k) / np.maximum(n, 1), 0.0)
+        best = np.maximum(best, val)
+    return best
 
 
 def _grad_accumulation(profile, dtype, e, m, lpar, nl_chunk, v, pp, emb_p, head_p):
@@ -314,7 +362,18 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     w_sum = np.where(single, w_first, w_first + w_last + np.maximum(pp - 2, 0) * w_mid)
     bubble = (w_sum - w_max) / v + 2 * (pp - 1) * p2p
     pipe = m * w_max + bubble
-    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage)
+    acc = _acc_fn(profile, wl.dtype, e, m)
+    emb_p, head_p = embedding_params(arch) / tp, _head_p(arch, tp, pp, v)
+    mid_p = (nl_stage // v) * lpar
+    chunk_b = (nl_stage // v) * lb
+    one_chunk = pp * v == 1
+    last_bwd = {   # backward of chunk 0 on the first, last and a middle rank (the last task of each)
+        "first": chunk_b + E["emb_b"] + np.where(one_chunk, E["head_b"] + acc(mid_p + emb_p + head_p),
+                                                  acc(mid_p + emb_p)),
+        "last": np.where(pp == 1, 0.0, chunk_b + np.where(v == 1, E["head_b"] + acc(mid_p + head_p), acc(mid_p))),
+        "middle": chunk_b + acc(mid_p)}
+    last_bwd["last"] = np.where(pp == 1, last_bwd["first"], last_bwd["last"])
+    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd)
     step = pipe + tail
     # memory: the first stage holds most in flight; the last holds the head and logits
     one = np.ones(len(tp))
@@ -335,14 +394,15 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
             "mfu": model_flops / (step * devices * peak_flops(profile, wl.dtype))}
 
 
-def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage):
+def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd):
     """Per candidate: max over pipeline ranks of exposed DP reduction + optimizer + ZeRO gather."""
     tp, pp, dp, cp, zero = (cols[k] for k in ("tp", "pp", "dp", "cp", "zero"))
     n = len(tp)
     emb_p = embedding_params(arch) / tp
     head_p = _head_p(arch, tp, pp, cols["virtual_stages"])
     first = (pp == 1) * 1.0
-    positions = [(1.0, first, False), (first, 1.0, False), (0.0, 0.0, True)]   # (has embedding, has head): first, last, middle
+    # (has embedding, has head, is middle, name): the first, last and a middle pipeline rank
+    positions = [(1.0, first, False, "first"), (first, 1.0, False, "last"), (0.0, 0.0, True, "middle")]
     tail = np.zeros(n)
     opt_best = np.zeros(n)
     stride = tp * cp
@@ -350,7 +410,7 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage):
     embed_sync = arch.tied_embeddings & (pp > 1)
     emb_bytes = emb_p * e
     cross = tp * cp * dp * (pp - 1) >= dpn
-    for has_emb, has_head, middle in positions:
+    for has_emb, has_head, middle, name in positions:
         params = nl_stage * lpar + has_emb * emb_p + has_head * head_p
         grad = params * e
         kind_ar = (zero == 0).astype(np.int64)
@@ -361,8 +421,9 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage):
             return C.collective_s("all_reduce" if ar else "reduce_scatter", s, C.group_of(d, st, dpn), tiers)
         nb = np.maximum(1, np.ceil(grad / bucket))
         last_b = grad - bucket * (nb - 1)
-        total = _grouped(red, grad, dp, stride, kind_ar)
-        last_t = _grouped(red, last_b, dp, stride, kind_ar)
+        both = _grouped(red, np.concatenate([grad, last_b, np.full(n, float(bucket))]),
+                        np.tile(dp, 3), np.tile(stride, 3), np.tile(kind_ar, 3))
+        total, last_t, full_t = both[:n], both[n:2 * n], both[2 * n:]
         post = np.where((zero >= 1) & (zero < 3) & (dp > 1),
                         _grouped(lambda s, d, st: C.collective_s("all_gather", s, C.group_of(d, st, dpn), tiers)
                                  if d > 1 else np.zeros_like(s), grad, dp, stride), 0.0)
@@ -375,7 +436,9 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage):
                             C.collective_s("all_reduce", emb_bytes, g_n, tiers))
         total = np.where(has_reduce, total, 0.0) + np.where(sync_here, sync, 0.0)
         if par.overlap_grad_reduce:
-            reduce_s = np.where(sync_here, sync, np.where(has_reduce & (grad > 0), last_t, total))
+            n_red = np.where(has_reduce & (grad > 0), nb, 0)
+            reduce_s = _exposed_queue(n_red, full_t, last_t, np.where(sync_here, sync, 0.0), sync_here,
+                                      last_bwd[name])
         else:
             reduce_s = total
         valid = (pp > 2) if middle else np.ones(n, dtype=bool)
@@ -408,7 +471,12 @@ def evaluate_scalar(sc, profile, arch, profiles_dir=None) -> dict:
     _cluster, _arch, plan, costs = prepare_training(sc, profiles_dir)
     step = closed_form_step_s(costs)
     mem = max(d.memory.total for d in costs.devices)
-    opt = max(d.optimizer_s for d in costs.devices)
+    tails = []
+    for d, dev in enumerate(costs.devices):
+        red = (exposed_buckets_s(dev.bucket_s, next(c.bwd_s for c in costs.chunks if c.device == d and c.index == d))
+               if costs.overlap_grad_reduce and dev.bucket_s else dev.reduce_total_s)
+        tails.append((red + dev.optimizer_s + dev.post_optimizer_s, -d, dev.optimizer_s))
+    opt = max(tails)[2]
     m, p, v = plan.num_microbatches, plan.pp, plan.virtual_stages
     comp = max(sum(c.fwd_compute_s + c.bwd_compute_s for c in costs.chunks if c.device == d) for d in range(p))
     work = [sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d)

@@ -86,29 +86,56 @@ def nan_to_none(x: Any):
     return x
 
 
+LISTED_TOP = 10      # best candidates listed as full rows (besides the front and the best per group)
+
+
+def _best_per_group(groups: np.ndarray, order_all: np.ndarray) -> list[int]:
+    """First index of each group in `order_all` (best first), groups in first-seen order."""
+    seen, out = set(), []
+    for i in order_all:
+        g = groups[i]
+        if g not in seen:
+            seen.add(g)
+            out.append(int(i))
+    return out
+
+
 def finalize(name: str, kind: str, sc: Scenario, columns: dict, candidates_fn, results_fn, source: str,
-             describe, extra: dict | None = None) -> PlanReport:
-    """Constraints, objective, Pareto front and candidate rows from merged columns (both kinds)."""
+             describe, groups, table_fn, extra: dict | None = None, base_mask=None) -> PlanReport:
+    """Constraints, objective, Pareto front and listed candidates from merged columns (both kinds).
+
+    `candidates_fn(indices, feasible, violated)` builds Candidate rows for the
+    listed indices only (the best, the front, the nearest, the best of each
+    `groups` value); `table_fn(feasible, violated)` returns every candidate as
+    columns, for candidates.csv / candidates.json.
+    """
     from simulator.plan.objectives import rank
     from simulator.plan.pareto import pareto_front
     n = len(columns["devices"])
     cons.check_possible(columns, sc.constraints, describe, source)
     feasible, violated = cons.feasibility(columns, sc.constraints)
+    if base_mask is not None:
+        feasible = feasible & base_mask
     order = rank(columns, sc.objective, kind, mask=feasible)
+    order_all = np.concatenate([order, rank(columns, sc.objective, kind, mask=~feasible)])
     tcol = "time_to_train_s" if kind == "training" else "ttft_p99_s"
     feas_idx = np.flatnonzero(feasible)
-    front = feas_idx[pareto_front(np.asarray(columns[tcol], float)[feas_idx],
-                                  np.asarray(columns["cost_usd"], float)[feas_idx])]
-    rows = candidates_fn(columns, feasible, violated)
+    front = [int(i) for i in feas_idx[pareto_front(np.asarray(columns[tcol], float)[feas_idx],
+                                                   np.asarray(columns["cost_usd"], float)[feas_idx])]]
+    near_idx = [] if order.size else [int(i) for i in cons.nearest(columns, sc.constraints)]
+    listed = sorted(set([int(i) for i in order[:LISTED_TOP]] + front + near_idx
+                        + _best_per_group(np.asarray(groups, dtype=object), order_all)
+                        + [int(i) for i in (extra or {}).pop("listed_extra", [])]))
+    rows = dict(zip(listed, candidates_fn(listed, feasible, violated)))
     best = rows[int(order[0])] if order.size else None
-    reason, near = None, []
+    reason = None
     if best is None:
         reason = cons.explain(columns, sc.constraints, violated) if n else "the search space is empty"
-        near = [rows[int(i)] for i in cons.nearest(columns, sc.constraints)]
-    pareto_rows = [rows[int(i)] for i in front]
+    pareto_rows = [rows[i] for i in front]
     return PlanReport(
         name=name, kind=kind, objective=sc.objective, candidates_evaluated=n,
         candidates_feasible=int(feasible.sum()), best=results_fn(best) if best else None,
         best_candidate=best, pareto=[results_fn(c) for c in pareto_rows], pareto_candidates=pareto_rows,
-        candidates=rows, constraints=sc.constraints.model_dump(exclude_none=True),
-        infeasible_reason=reason, nearest=near, **(extra or {}))
+        candidates=[rows[i] for i in listed], table=table_fn(feasible, violated),
+        constraints=sc.constraints.model_dump(exclude_none=True),
+        infeasible_reason=reason, nearest=[rows[i] for i in near_idx], **(extra or {}))

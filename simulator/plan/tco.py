@@ -10,7 +10,7 @@ Two price models (the scenario's `costs:` picks one):
 Used when `purchase_usd_per_device` is given, or when the profile has a list
 price but no cloud price.
 
-Energy: devices x TDP x utilization_power_fraction x hours x PUE (the
+Energy (unknown, NaN, where a profile has no TDP): devices x TDP x utilization_power_fraction x hours x PUE (the
 facility overhead factor of The Green Grid's PUE definition), in kWh; CO2 =
 kWh x grid intensity (kg CO2 per kWh). Every value is returned with its
 source: the profile's `sources:` entry or "user-supplied (scenario costs.X)";
@@ -54,6 +54,8 @@ def price_model(profile: HardwareProfile, costs: Costs) -> dict:
         source = (f"purchase {price:,.0f} USD [{psrc}] over {costs.amortization_years:g} years "
                   f"[{_user('amortization_years', costs)}] + hosting "
                   f"{costs.hosting_usd_per_device_hour:g} USD/h [{_user('hosting_usd_per_device_hour', costs)}]")
+        if profile.power.tdp_w is None:
+            source += "; electricity not included (the profile has no TDP)"
         return {"mode": "purchase", "usd_per_device_hour": rate, "source": source, "electricity_billed": True}
     if costs.usd_per_device_hour is not None:
         return {"mode": "cloud", "usd_per_device_hour": costs.usd_per_device_hour,
@@ -69,8 +71,9 @@ def price_model(profile: HardwareProfile, costs: Costs) -> dict:
 
 
 def power_kw(profile: HardwareProfile, costs: Costs, devices):
-    """Average facility power while training: devices x TDP x utilization x PUE, in kW."""
-    return (np.asarray(devices, dtype=float) * profile.power.tdp_w * costs.utilization_power_fraction
+    """Average facility power while training: devices x TDP x utilization x PUE, in kW (NaN: no TDP)."""
+    tdp = profile.power.tdp_w if profile.power.tdp_w is not None else np.nan
+    return (np.asarray(devices, dtype=float) * tdp * costs.utilization_power_fraction
             * costs.power_usage_effectiveness / 1000.0)
 
 
@@ -87,7 +90,7 @@ def tco(profile: HardwareProfile, costs: Costs, devices, duration_s) -> dict:
     pm = price_model(profile, costs)
     rate = pm["usd_per_device_hour"]
     cost = device_hours * (rate if rate is not None else np.nan)
-    if pm["electricity_billed"]:
+    if pm["electricity_billed"] and profile.power.tdp_w is not None:
         cost = cost + energy_kwh * costs.usd_per_kwh
     return {"device_hours": device_hours, "cost_usd": cost, "energy_kwh": energy_kwh,
             "co2_kg": energy_kwh * costs.grid_kg_co2_per_kwh, "power_kw": kw,
@@ -101,8 +104,13 @@ def price_lines(profile: HardwareProfile, costs: Costs) -> list[PriceLine]:
     if pm["usd_per_device_hour"] is not None:
         lines.append(PriceLine(hardware=profile.name, item=f"{pm['mode']} rate", unit="USD/device-hour",
                                value=round(pm["usd_per_device_hour"], 4), source=pm["source"]))
-    lines.append(PriceLine(hardware=profile.name, item="TDP", value=profile.power.tdp_w, unit="W",
-                           source=f"profile {profile.name}: {profile.sources.get('power.tdp_w', 'no source given')}"))
+    if profile.power.tdp_w is not None:
+        lines.append(PriceLine(hardware=profile.name, item="TDP", value=profile.power.tdp_w, unit="W",
+                               source=f"profile {profile.name}: {profile.sources.get('power.tdp_w', 'no source given')}"))
+    else:
+        lines.append(PriceLine(hardware=profile.name, item="TDP", value=0.0, unit="W",
+                               source=f"unknown: profile {profile.name} publishes no TDP, so energy and CO2 "
+                                      f"are not reported for it"))
     return lines
 
 

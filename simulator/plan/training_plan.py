@@ -56,7 +56,10 @@ def analytic_task(args) -> dict:
     profile = load_profile(sc.cluster.hardware, pdir, source)
     arch = model_arch(sc)
     from simulator.hardware.cluster import build_cluster
-    dom = build_cluster(sc.cluster, pdir).scale_up_domain
+    try:
+        dom = build_cluster(sc.cluster, pdir).scale_up_domain
+    except InputError as exc:   # e.g. more devices than a PCIe-only card can be wired to
+        return {"skipped": f"{sc.cluster.hardware} x {sc.cluster.devices}: {exc.message}"}
     cols = layouts(arch, sc.cluster.devices, sc.workload, dom) if auto else fixed_layout(sc)
     n = len(cols["tp"])
     cols["devices"] = np.full(n, sc.cluster.devices, dtype=np.int64)
@@ -70,7 +73,10 @@ def simulate_task(args) -> dict:
     """Full SimPy engine on one candidate scenario; its result as JSON-able dict."""
     from simulator.sim.api import simulate
     scen_json, pdir = args
-    result = simulate(Scenario.model_validate(scen_json), profiles_dir=pdir)
+    try:
+        result = simulate(Scenario.model_validate(scen_json), profiles_dir=pdir)
+    except Exception as exc:  # noqa: BLE001 - the analytic numbers stand; the report says why
+        return {"_error": f"{type(exc).__name__}: {exc}"}
     return result.model_dump(mode="json") if hasattr(result, "model_dump") else dict(result)
 
 
@@ -105,14 +111,50 @@ def concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
 
 
-def _candidates(cols: dict, hardware: list[str], points, feasible, violated) -> list[Candidate]:
+TABLE_FIELDS = ("devices", "tp", "pp", "dp", "cp", "ep", "micro_batch", "recompute", "zero", "schedule",
+                "virtual_stages", "sequence_parallel") + PERF_FIELDS + (
+    "time_to_train_s", "device_hours", "cost_usd", "energy_kwh", "co2_kg", "power_kw", "usd_per_million_tokens")
+
+
+def sig_array(x, digits: int = 4) -> list:
+    """Floats rounded to `digits` significant figures, NaN/inf as None (JSON/CSV friendly)."""
+    a = np.asarray(x, dtype=float)
+    out = a.copy()
+    ok = np.isfinite(a) & (a != 0)
+    mag = np.floor(np.log10(np.abs(a[ok])))
+    scale = 10.0 ** (digits - 1 - mag)
+    out[ok] = np.round(a[ok] * scale) / scale
+    return [None if not np.isfinite(v) else float(v) for v in out.tolist()]
+
+
+def _table(cols, hardware, feasible, violated) -> dict:
+    from simulator.plan.constraints import violations_of
+    n = len(cols["devices"])
+    t = {"id": list(range(n)), "hardware": list(hardware),
+         "tier": ["simulated" if x else "analytic" for x in cols["tier"].tolist()]}
+    for k in TABLE_FIELDS:
+        v = cols[k]
+        if k == "recompute":
+            t[k] = [RECOMPUTE[i] for i in v.tolist()]
+        elif k == "schedule":
+            t[k] = [SCHEDULES[i] for i in v.tolist()]
+        elif v.dtype.kind in "iub":
+            t[k] = v.tolist()
+        else:
+            t[k] = sig_array(v)
+    t["fits"] = (cols["memory_bytes_per_device"] <= cols["capacity_bytes"]).tolist()
+    t["feasible"] = np.asarray(feasible).tolist()
+    names = list(violated)
+    t["violations"] = [";".join(k for k in names if violated[k][i]) for i in range(n)] if names else [""] * n
+    return t
+
+
+def _candidates(cols: dict, idx: list[int], hardware, points, feasible, violated) -> list[Candidate]:
     from simulator.plan.api import nan_to_none
     from simulator.plan.constraints import violations_of
     rows = []
-    n = len(cols["devices"])
-    lists = {k: np.asarray(v).tolist() for k, v in cols.items()}
-    for i in range(n):
-        g = {k: lists[k][i] for k in lists}
+    for i in idx:
+        g = {k: np.asarray(v)[i].item() for k, v in cols.items()}
         rows.append(Candidate.model_construct(
             id=i, kind="training", tier="simulated" if g["tier"] else "analytic", hardware=hardware[i],
             devices=int(g["devices"]), overrides=points[int(g["point"])][0],
@@ -182,16 +224,20 @@ def plan_training(sc, points, auto, executor, pdir, source, timeout, *, top_k, s
     steps = steps_of(sc, source)
     tasks = [(p.model_dump(mode="json"), auto, pdir, source) for _, p in points]
     parts = run_tasks(analytic_task, tasks, executor, timeout)
+    skipped = [p["skipped"] for p in parts if "skipped" in p]
     for j, part in enumerate(parts):
-        part["point"] = np.full(len(part["tp"]), j, dtype=np.int64)
-    parts = [p for p in parts if len(p["tp"])]
+        if "skipped" not in part:
+            part["point"] = np.full(len(part["tp"]), j, dtype=np.int64)
+    parts = [p for p in parts if "skipped" not in p and len(p["tp"])]
     if not parts:
-        raise InputError("no valid layout for any point of the sweep (devices, heads, layers and batch do not "
-                         "divide)", source=source, field="sweep", expected="device counts that divide the model")
+        why = f" ({skipped[0]})" if skipped else " (devices, heads, layers and batch do not divide)"
+        raise InputError(f"no valid layout for any point of the sweep{why}", source=source, field="sweep",
+                         expected="device counts the hardware and the model allow")
     cols = concat(parts)
     hardware = np.array([points[j][1].cluster.hardware for j in cols["point"]], dtype=object)
     analytic_step = cols["step_time_s"].copy()
     sim_results: dict[int, dict] = {}
+    sim_failed: dict[int, str] = {}
     for _round in range(3 if simulate_best else 0):
         sel = _select(cols, sc, hardware, set(sim_results), top_k)
         if not sel:
@@ -199,6 +245,10 @@ def plan_training(sc, points, auto, executor, pdir, source, timeout, *, top_k, s
         jobs = [(apply_layout(points[int(cols["point"][i])][1], cols, i, source).model_dump(mode="json"), pdir)
                 for i in sel]
         for i, res in zip(sel, run_tasks(simulate_task, jobs, executor, timeout)):
+            if "_error" in res:
+                sim_failed[i] = res["_error"]
+                sim_results[i] = {}
+                continue
             merge_simulated(cols, i, res)
             sim_results[i] = res
             pt = points[int(cols["point"][i])][1]
@@ -211,8 +261,9 @@ def plan_training(sc, points, auto, executor, pdir, source, timeout, *, top_k, s
         if best.size == 0 or int(best[0]) in sim_results:
             break
     agreement = {}
-    if sim_results:
-        ids = np.array(sorted(sim_results))
+    ok_ids = sorted(i for i in sim_results if i not in sim_failed)
+    if ok_ids:
+        ids = np.array(ok_ids)
         err = np.abs(analytic_step[ids] - cols["step_time_s"][ids]) / cols["step_time_s"][ids]
         agreement = {"compared": float(ids.size), "max_abs_rel_error": float(np.nanmax(err)),
                      "mean_abs_rel_error": float(np.nanmean(err))}
@@ -221,13 +272,17 @@ def plan_training(sc, points, auto, executor, pdir, source, timeout, *, top_k, s
         prices += tco_mod.price_lines(prof, sc.costs)
 
     def describe(i):
-        c = _candidates({k: v[i:i + 1] for k, v in cols.items()}, [hardware[i]], points,
-                        np.ones(1, bool), {})[0]
+        c = _candidates(cols, [i], hardware, points, np.ones(len(cols["tp"]), bool), {})[0]
         return f"{hardware[i]} x {int(cols['devices'][i])} ({layout_label(c)})"
 
-    notes = [f"{steps:,.0f} optimizer steps of {sc.workload.global_batch} x {sc.workload.seq_len} tokens",
+    failed = [f"full simulation of candidate {i} failed ({msg[:160]}); its analytic numbers are shown"
+              for i, msg in sorted(sim_failed.items())]
+    notes = [f"skipped {s}" for s in skipped] + failed + [f"{steps:,.0f} optimizer steps of {sc.workload.global_batch} x {sc.workload.seq_len} tokens",
              "analytic tier: closed forms over per-stage costs; 'simulated' rows re-run with the full SimPy engine"]
+    groups = [f"{h}|{d}" for h, d in zip(hardware.tolist(), cols["devices"].tolist())]
     return finalize(sc.name, "training", sc, cols,
-                    lambda c, f, v: _candidates(c, list(hardware), points, f, v),
-                    lambda c: _result_of(c, sim_results), source, describe,
-                    extra={"prices": prices, "tier_agreement": agreement, "notes": notes})
+                    lambda idx, f, v: _candidates(cols, idx, hardware, points, f, v),
+                    lambda c: _result_of(c, sim_results), source, describe, groups,
+                    lambda f, v: _table(cols, hardware.tolist(), f, v),
+                    extra={"prices": prices, "tier_agreement": agreement, "notes": notes,
+                           "listed_extra": sorted(sim_results)})

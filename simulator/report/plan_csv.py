@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
-from simulator.report.plan_tables import CSV_FIELDS, rounded_candidate
 from simulator.schema.plan import PlanReport
 
 
 def render_csv(report: PlanReport) -> str:
+    """Rows of `report.table` (every candidate evaluated); floats already at 4 significant figures."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    w.writeheader()
-    for c in report.candidates:
-        row = rounded_candidate(c)
-        row["overrides"] = json.dumps(row["overrides"], sort_keys=True)
-        row["violations"] = ";".join(row["violations"])
-        w.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_FIELDS})
+    cols = list(report.table)
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    if cols:
+        w.writerows(zip(*[["" if v is None else v for v in report.table[c]] for c in cols]))
     return buf.getvalue()

@@ -24,8 +24,14 @@ def plan_summary(report: PlanReport) -> dict:
 
 def render_json(report: PlanReport, *, full: bool = True) -> str:
     """Full report (re-loadable by `capplan report`) or the summary only."""
-    data = report.model_dump(mode="json") if full else plan_summary(report)
-    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
+    if not full:
+        return json.dumps(plan_summary(report), indent=2, allow_nan=False) + "\n"
+    data = report.model_dump(mode="json", exclude={"table"})
+    body = json.dumps(data, indent=1, allow_nan=False)
+    # every candidate, one compact line per column
+    cols = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, allow_nan=False, separators=(',', ':'))}"
+                       for k, v in report.table.items())
+    return body[:-2] + ',\n "table": {\n' + cols + "\n }\n}\n"
 
 
 def load_report(data: dict, source: str) -> PlanReport:

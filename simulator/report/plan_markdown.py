@@ -14,19 +14,26 @@ def _table(rows: list[dict[str, str]]) -> list[str]:
     return out
 
 
+def _n(x, unit: str = "", scale: float = 1.0) -> str:
+    """4 significant figures with thousands separators, or n/a when unknown."""
+    if x is None:
+        return "n/a"
+    return f"{sig(x / scale):,.10g}{unit}"
+
+
 def _answer(report: PlanReport) -> list[str]:
     c = report.best_candidate
     if c is None:
         return [f"**No candidate meets the constraints.** {report.infeasible_reason or ''}".rstrip()]
     if report.kind == "serving":
-        what = (f"**{c.hardware} x {c.devices}** ({layout_label(c)}): TTFT p99 {sig(c.ttft_p99_s)} s, "
-                f"TPOT p99 {sig(c.tpot_p99_s)} s, {sig(c.cost_usd)} USD per hour, "
-                f"{sig(c.usd_per_million_tokens)} USD per million output tokens.")
+        what = (f"**{c.hardware} x {c.devices}** ({layout_label(c)}): TTFT p99 {_n(c.ttft_p99_s, ' s')}, "
+                f"TPOT p99 {_n(c.tpot_p99_s, ' s')}, {_n(c.cost_usd, ' USD')} per hour, "
+                f"{_n(c.usd_per_million_tokens, ' USD')} per million output tokens.")
     else:
-        days = (c.time_to_train_s or 0) / 86400.0
-        what = (f"**{c.hardware} x {c.devices}** ({layout_label(c)}): step {sig(c.step_time_s)} s, "
-                f"MFU {100 * (c.mfu or 0):.1f}%, time to train {sig(days)} days, "
-                f"cost {sig(c.cost_usd):,} USD, energy {sig(c.energy_kwh):,} kWh, CO2 {sig(c.co2_kg):,} kg.")
+        mfu = "n/a" if c.mfu is None else f"{100 * c.mfu:.1f}%"
+        what = (f"**{c.hardware} x {c.devices}** ({layout_label(c)}): step {_n(c.step_time_s, ' s')}, "
+                f"MFU {mfu}, time to train {_n(c.time_to_train_s, ' days', 86400.0)}, "
+                f"cost {_n(c.cost_usd, ' USD')}, energy {_n(c.energy_kwh, ' kWh')}, CO2 {_n(c.co2_kg, ' kg')}.")
     return [f"Best by `{report.objective}` (tier: {c.tier}): " + what]
 
 

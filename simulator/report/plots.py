@@ -53,25 +53,34 @@ def best_per(report: PlanReport, key) -> "OrderedDict[object, Candidate]":
 
 
 def pareto_plot(report: PlanReport) -> bytes | None:
+    """Every candidate (from the table) in grey / blue, the front in red."""
+    import numpy as np
     tcol = _key_time(report)
-    pts = [c for c in report.candidates if _finite(getattr(c, tcol)) and _finite(c.cost_usd)]
-    if not pts:
+    t = report.table
+    if tcol not in t or "cost_usd" not in t:
+        return None
+    x = np.array([np.nan if v is None else v for v in t[tcol]], dtype=float)
+    y = np.array([np.nan if v is None else v for v in t["cost_usd"]], dtype=float)
+    feas = np.array(t.get("feasible", [True] * len(x)), dtype=bool)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
         return None
     unit = 86400.0 if report.kind == "training" else 1.0
     fig, ax = _figure("Cost versus time (Pareto front)")
-    for feasible, color, label in ((False, "#bbbbbb", "infeasible"), (True, "#4c72b0", "feasible")):
-        sel = [c for c in pts if c.feasible == feasible]
-        if sel:
-            ax.scatter([getattr(c, tcol) / unit for c in sel], [c.cost_usd for c in sel], s=8, c=color,
-                       label=label, alpha=0.6)
+    for mask, color, label in ((ok & ~feas, "#bbbbbb", "infeasible"), (ok & feas, "#4c72b0", "feasible")):
+        if mask.any():
+            ax.scatter(x[mask] / unit, y[mask], s=6, c=color, label=label, alpha=0.5, rasterized=True,
+                       linewidths=0)
     front = sorted(report.pareto_candidates, key=lambda c: getattr(c, tcol) or 0)
     if front:
         ax.plot([getattr(c, tcol) / unit for c in front], [c.cost_usd for c in front], "o-", c="#dd3333",
                 label="Pareto front")
     ax.set_xlabel("time to train (days)" if report.kind == "training" else "TTFT p99 (s)")
     ax.set_ylabel("cost (USD)" if report.kind == "training" else "cost (USD per hour)")
-    if max(c.cost_usd for c in pts) / max(min(c.cost_usd for c in pts), 1e-9) > 50:
+    if np.nanmax(y[ok]) / max(np.nanmin(y[ok]), 1e-9) > 50:
         ax.set_yscale("log")
+    if np.nanmax(x[ok]) / max(np.nanmin(x[ok]), 1e-12) > 50:
+        ax.set_xscale("log")
     ax.legend(fontsize=8)
     return _png(fig)
 

@@ -4,7 +4,10 @@ A candidate is flat on purpose (one CSV row each): the swept values, the
 resolved layout, the timing and memory of the tier that evaluated it
 (`tier`: analytic closed forms or the full simulation), the TCO numbers and
 which constraints it violates. `PlanReport` carries the keys of DESIGN.md 3.3
-for `plan --json` plus everything the renderers need; it never holds a
+for `plan --json` plus everything the renderers need. Every evaluated candidate
+is kept in `table` (columns, for candidates.csv / candidates.json); only the
+rows worth reading (best, Pareto front, nearest, best per hardware x devices)
+are full `Candidate` models in `candidates`. It never holds a
 timestamp, so the same inputs give the same report under every executor.
 """
 from __future__ import annotations
@@ -89,7 +92,8 @@ class PlanReport(Frozen):
     best_candidate: Candidate | None = None
     pareto: list[dict[str, Any]] = Field(default_factory=list)   # results on the cost/time front
     pareto_candidates: list[Candidate] = Field(default_factory=list)
-    candidates: list[Candidate] = Field(default_factory=list)    # every candidate, in id order
+    candidates: list[Candidate] = Field(default_factory=list)    # listed rows (best, front, per group), id order
+    table: dict[str, list[Any]] = Field(default_factory=dict)   # every candidate evaluated, as columns
     constraints: dict[str, Any] = Field(default_factory=dict)
     infeasible_reason: str | None = None      # set when nothing meets the constraints
     nearest: list[Candidate] = Field(default_factory=list)       # closest candidates then

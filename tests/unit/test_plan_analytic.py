@@ -5,7 +5,7 @@ import pytest
 from simulator.graph.build import load_arch
 from simulator.hardware.load import load_hardware
 from simulator.plan import analytic
-from simulator.plan.space import SCHEDULES, apply_layout, layouts
+from simulator.plan.space import apply_layout, layouts
 from simulator.schema.scenario import Scenario
 
 SC = Scenario.model_validate({"name": "t", "workload": {"model": "megatron-22b", "global_batch": 128,
@@ -31,14 +31,13 @@ def test_vectorized_tier_equals_scalar_reference(evaluated):
 
 
 def test_analytic_within_5_percent_of_simpy(evaluated):
-    """On the best layouts (those a plan re-simulates) and a sample of 1F1B/GPipe layouts."""
+    """On the best layouts (those a plan re-simulates) and a random sample of every schedule."""
     from simulator.sim.api import simulate
     arch, prof, cols, out = evaluated
     fits = out["memory_bytes_per_device"] <= out["capacity_bytes"]
     best = np.argsort(np.where(fits, out["step_time_s"], np.inf))[:6]
     rng = np.random.default_rng(1)
-    plain = np.flatnonzero(cols["schedule"] != SCHEDULES.index("interleaved"))
-    picks = list(best) + list(rng.choice(plain, 8, replace=False))
+    picks = list(best) + list(rng.choice(len(cols["tp"]), 10, replace=False))
     for i in picks:
         sim = simulate(apply_layout(SC, cols, int(i))).step_time_s
         assert abs(out["step_time_s"][i] - sim) / sim < 0.05, {f: int(cols[f][i]) for f in cols}
@@ -59,3 +58,13 @@ def test_monotone_physics(evaluated):
             assert out["memory_bytes_per_device"][b] <= out["memory_bytes_per_device"][a]
             checked += 1
     assert checked > 20
+
+
+def test_bucket_queue_exposure():
+    # the stream keeps up: only the last bucket is exposed
+    assert analytic.exposed_buckets_s((1.0, 1.0, 0.5), last_bwd_s=9.0) == 0.5
+    # the stream falls behind: the backlog is exposed (3 s of buckets, 1 s of backward hides 2/3 s)
+    assert analytic.exposed_buckets_s((1.0, 1.0, 1.0), last_bwd_s=1.0) == 3.0 - 2.0 / 3.0
+    vec = analytic._exposed_queue(np.array([3, 3]), np.array([1.0, 1.0]), np.array([0.5, 1.0]),
+                                  np.zeros(2), np.zeros(2, bool), np.array([9.0, 1.0]))
+    assert vec.tolist() == [0.5, 3.0 - 2.0 / 3.0]

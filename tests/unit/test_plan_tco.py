@@ -53,3 +53,12 @@ def test_every_price_line_has_a_source(a100):
     assert "user-supplied" in elec.source
     pue = next(x for x in lines if x.item == "PUE")
     assert "default" in pue.source
+
+
+def test_unknown_tdp_gives_unknown_energy_but_a_cloud_cost():
+    tpu = load_hardware("tpu-v5e")
+    assert tpu.power.tdp_w is None
+    t = tco(tpu, Costs(), 4, 3600.0)
+    assert np.isnan(t["energy_kwh"]) and np.isnan(t["co2_kg"])
+    assert t["cost_usd"] == pytest.approx(4 * tpu.price.cloud_usd_per_hour)
+    assert any("no TDP" in x.source for x in price_lines(tpu, Costs()))
