@@ -67,5 +67,9 @@ def render_training(r: TrainingResult, console: Console) -> None:
         rows = [("steps", f"{r.steps:,.0f}"), ("time to train", format_seconds(r.time_to_train_s)),
                 ("device-hours", f"{r.device_hours:,.0f}"),
                 ("energy", f"{r.energy_kwh:,.0f} kWh" if r.energy_kwh is not None else "unknown (no TDP published)")]
-        rows.append(("cost", f"${r.cost_usd:,.0f}" if r.cost_usd is not None else "no price known"))
+        if r.cost_usd is None:
+            cost = "no price known"
+        else:
+            cost = f"${r.cost_usd:,.0f}" if r.cost_usd >= 100 else f"${r.cost_usd:,.2f}"
+        rows.append(("cost", cost))
         console.print(_kv("Training run", rows))

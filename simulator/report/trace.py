@@ -15,7 +15,7 @@ STREAM_NAMES = {0: "compute (incl. tensor-parallel collectives)", 1: "pipeline s
 
 
 def trace_events(records: list[tuple], num_stages: int, label: str = "capplan") -> list[dict]:
-    """Trace-event dicts from engine records (device, stream, name, start_s, dur_s)."""
+    """Trace-event dicts from engine records (device, stream, name, start_s, dur_s[, args])."""
     events: list[dict] = []
     for stage in range(num_stages):
         events.append({"name": "process_name", "ph": "M", "pid": stage, "tid": 0,
@@ -25,10 +25,14 @@ def trace_events(records: list[tuple], num_stages: int, label: str = "capplan") 
         for tid, name in STREAM_NAMES.items():
             events.append({"name": "thread_name", "ph": "M", "pid": stage, "tid": tid, "args": {"name": name}})
     body = []
-    for device, stream, name, start_s, dur_s in records:
+    for rec in records:
+        device, stream, name, start_s, dur_s = rec[:5]
         cat = "forward" if name.startswith("F") else "backward" if name.startswith("B") else stream
-        body.append({"name": name, "cat": cat, "ph": "X", "pid": device, "tid": STREAMS.get(stream, 3),
-                     "ts": round(start_s * 1e6, 3), "dur": round(dur_s * 1e6, 3)})
+        ev = {"name": name, "cat": cat, "ph": "X", "pid": device, "tid": STREAMS.get(stream, 3),
+              "ts": round(start_s * 1e6, 3), "dur": round(dur_s * 1e6, 3)}
+        if len(rec) > 5 and rec[5]:
+            ev["args"] = rec[5]
+        body.append(ev)
     body.sort(key=lambda e: (e["pid"], e["tid"], e["ts"], e["name"]))
     return events + body
 

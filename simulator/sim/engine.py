@@ -131,7 +131,9 @@ def simulate_pipeline(costs: StageCosts, *, record: bool = False, nic_shared: bo
             run.compute_s += comp
             run.inline_comm_s += dur - comp
             if record:
-                trace.append((d, "compute", f"{kind}{mb}.c{c}", start, dur))
+                trace.append((d, "compute", f"{kind}{mb}.c{c}", start, dur,
+                              {"micro_batch": mb, "chunk": c, "virtual_stage": vs, "compute_s": comp,
+                               "tensor_parallel_comm_s": dur - comp}))
             sent = None
             if kind == "F" and vs < n_virtual - 1:
                 sent = send(d, ("F", mb, vs + 1), f"act mb{mb}")

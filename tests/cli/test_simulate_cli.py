@@ -75,3 +75,15 @@ def test_bad_input_is_one_line_exit_2(cli, override, words):
 def test_missing_file_is_exit_2(cli, tmp_path):
     r = cli("simulate", tmp_path / "nope.yaml")
     assert r.code == 2 and "file not found" in r.err
+
+
+def test_inference_workload_is_dispatched(cli, tmp_path):
+    sc = tmp_path / "inf.yaml"
+    sc.write_text("workload: {kind: inference, model: llama2-7b, prompt_tokens: 256, output_tokens: 32, batch: 4}\n"
+                  "cluster: {hardware: a100-sxm4-80gb, devices: 1}\n")
+    r = cli("simulate", sc, "--json")
+    assert r.code == 0, r
+    d = json.loads(r.out)
+    assert d["kind"] == "inference" and d["prefill_s"] > 0 and d["decode_s_per_token"] > 0
+    r = cli("simulate", sc, "--trace", tmp_path / "t.json")
+    assert r.code == 2 and "only available for training" in r.err
