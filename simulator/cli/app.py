@@ -55,7 +55,14 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Library warnings reach the user as one plain line on stderr, not file:line noise."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    warnings.showwarning = _show_warning
     app = build_app()
     try:
         app(args=argv, standalone_mode=False)
