@@ -100,11 +100,13 @@ def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) 
     return size if size > profile.devices_per_node else min(size, devices_per_node)
 
 
-def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None) -> Cluster:
+def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None,
+                  base_dir: str | Path | None = None) -> Cluster:
     """Resolve a scenario cluster section (or a named cluster) into a Cluster.
 
     With `cluster: {name: NAME}` naming a cluster file, the file gives the hardware,
-    device count and link overrides; fields written in the scenario win.
+    device count and link overrides; fields written in the scenario win. `base_dir`
+    (the scenario's folder) resolves a relative `hardware: my-gpu.yaml`.
     """
     named, named_src = None, None
     if isinstance(spec, str):
@@ -116,7 +118,9 @@ def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = Non
         if spec.hardware is not None and spec.hardware != named.hardware:
             raise InputError(f"cluster '{spec.name}' is built from '{named.hardware}', not '{spec.hardware}'",
                              field="cluster.hardware", expected=f"'{named.hardware}' or no cluster.name")
-    profile = load_hardware(spec.hardware or named.hardware, profiles_dir)
+    if spec.hardware is None and named_src is not None:   # a path in a cluster file is relative to it
+        base_dir = Path(named_src).parent
+    profile = load_hardware(spec.hardware or named.hardware, profiles_dir, base_dir)
     given = spec.model_fields_set
     devices = spec.devices if (named is None or "devices" in given) else named.devices
     per_node = (spec.devices_per_node or (named.devices_per_node if named else None)

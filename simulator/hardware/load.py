@@ -64,11 +64,19 @@ def _looks_like_path(ref: str) -> bool:
     return "/" in ref or "\\" in ref or ref.endswith(PROFILE_SUFFIXES)
 
 
-def resolve_profile(name_or_path: str | Path, profiles_dir: str | Path | None = None) -> Path:
-    """The file a profile reference points to; UnknownNameError with close names otherwise."""
+def resolve_profile(name_or_path: str | Path, profiles_dir: str | Path | None = None,
+                    base_dir: str | Path | None = None) -> Path:
+    """The file a profile reference points to; UnknownNameError with close names otherwise.
+
+    A relative path is looked up beside `base_dir` (e.g. the scenario's folder) first,
+    then in the working directory.
+    """
     ref = str(name_or_path)
     if isinstance(name_or_path, Path) or _looks_like_path(ref):
-        path = Path(ref).expanduser().resolve()
+        path = Path(ref).expanduser()
+        if base_dir is not None and not path.is_absolute() and (Path(base_dir) / path).is_file():
+            path = Path(base_dir) / path
+        path = path.resolve()
         if not path.is_file():
             raise InputError("hardware profile file not found", source=ref,
                              expected="a profile name (see `capplan hardware list`) or a YAML file")
@@ -98,9 +106,13 @@ def _load_cached(path: str, mtime_ns: int) -> HardwareProfile:
     return validate(HardwareProfile, _read_fast(path), path)
 
 
-def load_hardware(name_or_path: str | Path, profiles_dir: str | Path | None = None) -> HardwareProfile:
-    """Load a profile by bundled/user name or path into a validated, frozen HardwareProfile."""
-    path = resolve_profile(name_or_path, profiles_dir)
+def load_hardware(name_or_path: str | Path, profiles_dir: str | Path | None = None,
+                  base_dir: str | Path | None = None) -> HardwareProfile:
+    """Load a profile by bundled/user name or path into a validated, frozen HardwareProfile.
+
+    `base_dir` resolves relative paths (pass the scenario file's folder).
+    """
+    path = resolve_profile(name_or_path, profiles_dir, base_dir)
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 

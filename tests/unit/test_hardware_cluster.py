@@ -117,3 +117,15 @@ def test_unknown_named_cluster():
     from simulator.errors import UnknownNameError
     with pytest.raises(UnknownNameError, match="dgx-a100-superpod"):
         build_cluster("dgx-a100-superpad")
+
+
+def test_relative_profile_path_beside_the_scenario(tmp_path, monkeypatch):
+    import shutil
+    from simulator.hardware.load import profile_paths
+    text = profile_paths()["a100-sxm4-80gb"].read_text().replace("name: a100-sxm4-80gb", "name: lab-a100")
+    (tmp_path / "lab-a100.yaml").write_text(text)
+    monkeypatch.chdir(shutil.os.path.dirname(__file__))        # somewhere else
+    spec = ClusterSpec(hardware="lab-a100.yaml", devices=8)
+    assert build_cluster(spec, base_dir=tmp_path).profile.name == "lab-a100"
+    with pytest.raises(InputError, match="not found"):
+        build_cluster(spec)
