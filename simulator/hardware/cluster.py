@@ -93,11 +93,28 @@ def _merged_link(base: Link | None, override: LinkOverride | None, tier: str, so
 
 
 def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) -> int:
-    """Devices one scale-up domain reaches: the link's domain if it spans nodes, else the node."""
+    """Devices one scale-up domain reaches: the link's domain if it spans nodes, else the node.
+
+    A PCIe host bus joins every device of the host, however many the user puts in it.
+    """
     if link is None:
         return 1
+    if link.topology == "pcie":
+        return devices_per_node
     size = link.domain_size or devices_per_node
     return size if size > profile.devices_per_node else min(size, devices_per_node)
+
+
+def _named_for(spec: ClusterSpec, profiles_dir) -> tuple[NamedCluster | None, str | None]:
+    """The named cluster a scenario section refers to (by `name`), if any, and its file."""
+    paths = cluster_paths(profiles_dir)
+    if not spec.name or (spec.name not in paths and spec.hardware is not None):
+        return None, None       # a plain label, not a cluster file
+    named = load_named_cluster(spec.name, profiles_dir)
+    if spec.hardware is not None and spec.hardware != named.hardware:
+        raise InputError(f"cluster '{spec.name}' is built from '{named.hardware}', not '{spec.hardware}'",
+                         field="cluster.hardware", expected=f"'{named.hardware}' or no cluster.name")
+    return named, str(paths[spec.name])
 
 
 def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None,
@@ -108,38 +125,36 @@ def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = Non
     device count and link overrides; fields written in the scenario win. `base_dir`
     (the scenario's folder) resolves a relative `hardware: my-gpu.yaml`.
     """
-    named, named_src = None, None
     if isinstance(spec, str):
         spec = ClusterSpec.model_construct(_fields_set={"name"}, name=spec, hardware=None, devices=1,
                                            devices_per_node=None)
-    if spec.name and (spec.name in cluster_paths(profiles_dir) or spec.hardware is None):
-        named = load_named_cluster(spec.name, profiles_dir)
-        named_src = str(cluster_paths(profiles_dir)[spec.name])
-        if spec.hardware is not None and spec.hardware != named.hardware:
-            raise InputError(f"cluster '{spec.name}' is built from '{named.hardware}', not '{spec.hardware}'",
-                             field="cluster.hardware", expected=f"'{named.hardware}' or no cluster.name")
-    if spec.hardware is None and named_src is not None:   # a path in a cluster file is relative to it
+    named, named_src = _named_for(spec, profiles_dir)
+    if spec.hardware is None:   # the hardware comes from the cluster file; a path there is relative to it
         base_dir = Path(named_src).parent
     profile = load_hardware(spec.hardware or named.hardware, profiles_dir, base_dir)
-    given = spec.model_fields_set
-    devices = spec.devices if (named is None or "devices" in given) else named.devices
+    devices = spec.devices if (named is None or "devices" in spec.model_fields_set) else named.devices
     per_node = (spec.devices_per_node or (named.devices_per_node if named else None)
                 or profile.devices_per_node)
     scale_up, scale_out = profile.scale_up, profile.scale_out
     if named is not None:
         scale_up = _merged_link(scale_up, named.scale_up, "scale_up", named_src, profiles_dir)
         scale_out = _merged_link(scale_out, named.scale_out, "scale_out", named_src, profiles_dir)
+    domain = min(_domain(profile, scale_up, per_node), devices)
+    _check_size(profile, devices, per_node, domain, scale_out)
+    return Cluster(name=spec.name, profile=profile, devices=devices, devices_per_node=per_node,
+                   num_nodes=max(1, -(-devices // per_node)), scale_up=scale_up, scale_out=scale_out,
+                   scale_up_domain=domain)
+
+
+def _check_size(profile: HardwareProfile, devices: int, per_node: int, domain: int, scale_out) -> None:
     if devices > per_node and devices % per_node:
         raise InputError(f"{devices} devices do not fill whole nodes of {per_node}", field="cluster.devices",
                          expected=f"a multiple of devices_per_node ({per_node}) or at most one node")
-    num_nodes = max(1, -(-devices // per_node))
-    domain = min(_domain(profile, scale_up, per_node), devices)
     if devices > domain and scale_out is None:
         raise InfeasibleError(f"profile '{profile.name}' has no scale_out network, so {devices} devices "
                               f"cannot span more than {domain} per scale-up domain", field="cluster.devices",
-                              expected=f"at most {domain} devices, or a named cluster with scale_out (see `capplan hardware clusters`)")
-    return Cluster(name=spec.name, profile=profile, devices=devices, devices_per_node=per_node,
-                   num_nodes=num_nodes, scale_up=scale_up, scale_out=scale_out, scale_up_domain=domain)
+                              expected=f"at most {domain} devices, or a named cluster with scale_out "
+                                       "(see `capplan hardware clusters`)")
 
 
 def tier_for_group(cluster: Cluster, group_size: int, stride: int = 1) -> TierUse:

@@ -129,3 +129,8 @@ def test_relative_profile_path_beside_the_scenario(tmp_path, monkeypatch):
     assert build_cluster(spec, base_dir=tmp_path).profile.name == "lab-a100"
     with pytest.raises(InputError, match="not found"):
         build_cluster(spec)
+
+
+def test_pcie_host_domain_follows_devices_per_node():
+    c = build("l40s", 10, devices_per_node=10)          # a 10-card PCIe server
+    assert c.scale_up_domain == 10 and tier_for_group(c, 10, 1).tier == "scale_up"
