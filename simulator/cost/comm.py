@@ -1,6 +1,6 @@
 """Collective and point-to-point times: alpha-beta per link tier (DESIGN.md 4).
 
-Ring all-reduce   2(n-1)/n * S / B + 2(n-1) * a
+Ring all-reduce   2(n-1)/n * S / B + 2(n-1) * a   (all_reduce_s: min of ring and tree)
 Reduce-scatter    (n-1)/n * S / B + (n-1) * a        (all-gather likewise)
 All-to-all        (n-1)/n * S / B + (n-1) * a
 Point-to-point    S / B + a
@@ -104,9 +104,19 @@ def _ring(factor, size_bytes, n, tier: Tier, steps):
     return t if t.ndim else float(t)
 
 
-def all_reduce_s(size_bytes, n: int, tier: Tier):
+def ring_all_reduce_s(size_bytes, n: int, tier: Tier):
     """Ring all-reduce on one tier: 2(n-1)/n * S/B + 2(n-1) * a."""
     return _ring(2.0, size_bytes, n, tier, 2)
+
+
+def all_reduce_s(size_bytes, n: int, tier: Tier):
+    """All-reduce on one tier with the faster of ring and double binary tree, as NCCL's tuner picks.
+
+    The ring wins on bandwidth (2(n-1)/n vs 2 S/B), the tree on latency for small
+    messages over many ranks (2 log2 n vs 2(n-1) steps).
+    """
+    return np.minimum(ring_all_reduce_s(size_bytes, n, tier), tree_all_reduce_s(size_bytes, n, tier)) \
+        if np.ndim(size_bytes) else min(ring_all_reduce_s(size_bytes, n, tier), tree_all_reduce_s(size_bytes, n, tier))
 
 
 def tree_all_reduce_s(size_bytes, n: int, tier: Tier):

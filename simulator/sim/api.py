@@ -72,8 +72,10 @@ def simulate_training(sc: Scenario, profiles_dir=None, *, source: str | None = N
                       record: bool = False) -> tuple[TrainingResult, PipelineRun]:
     """Training step simulation; returns the result and the engine run (with trace events if `record`)."""
     cluster, arch, plan, costs = prepare_training(sc, profiles_dir, source)
-    crosses = plan.tp * plan.cp * plan.dp >= cluster.scale_up_domain
-    run = simulate_pipeline(costs, record=record, nic_shared=crosses and plan.pp > 1)
+    # point-to-point and gradient traffic share a GPU's NIC when both leave the node
+    p2p_crosses = plan.pp > 1 and plan.tp * plan.cp * plan.dp >= cluster.scale_up_domain
+    dp_crosses = plan.dp > 1 and plan.tp * plan.cp * plan.dp > cluster.scale_up_domain
+    run = simulate_pipeline(costs, record=record, nic_shared=p2p_crosses and dp_crosses)
     return build_result(sc, cluster, plan, costs, run), run
 
 

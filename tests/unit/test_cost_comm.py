@@ -13,7 +13,16 @@ TIERS = C.Tiers(FLAT, C.Tier("net", 25e9, 5e-6), 8)
 def test_ring_all_reduce_formula():
     s, n = 1e9, 8
     expected = 2 * (n - 1) / n * s / 100e9 + 2 * (n - 1) * 1e-5
-    assert C.all_reduce_s(s, n, FLAT) == pytest.approx(expected)
+    assert C.ring_all_reduce_s(s, n, FLAT) == pytest.approx(expected)
+    assert C.all_reduce_s(s, n, FLAT) == pytest.approx(expected)      # big message: the ring wins
+
+
+def test_tree_wins_for_small_messages_over_many_ranks():
+    s, n = 1e4, 512
+    tree = C.tree_all_reduce_s(s, n, FLAT)
+    assert tree == pytest.approx(2 * s / 100e9 + 2 * 9 * 1e-5)
+    assert C.all_reduce_s(s, n, FLAT) == pytest.approx(tree)
+    assert tree < C.ring_all_reduce_s(s, n, FLAT)
 
 
 def test_reduce_scatter_and_all_gather_are_half_an_all_reduce_in_bandwidth():
@@ -21,7 +30,7 @@ def test_reduce_scatter_and_all_gather_are_half_an_all_reduce_in_bandwidth():
     rs = C.reduce_scatter_s(s, n, FLAT)
     ag = C.all_gather_s(s, n, FLAT)
     assert rs == pytest.approx(ag)
-    assert rs + ag == pytest.approx(C.all_reduce_s(s, n, FLAT))
+    assert rs + ag == pytest.approx(C.ring_all_reduce_s(s, n, FLAT))
 
 
 def test_single_rank_and_empty_messages_are_free():
