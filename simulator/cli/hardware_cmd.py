@@ -171,7 +171,7 @@ def _clusters(profiles_dir: Optional[Path], as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    hw = typer.Typer(help="Hardware profiles: list, show, compare.", no_args_is_help=True)
+    hw = typer.Typer(help="Hardware profiles and clusters: list, show, compare, clusters.", no_args_is_help=True)
 
     @hw.command("list")
     def list_cmd(as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
