@@ -91,15 +91,23 @@ def rotation_sets(bytes_per_set: float, cache_bytes: float, *, limit_bytes: floa
 
 
 def random_array(xp, rng: np.random.Generator, shape, dtype) -> object:
-    """Uniform values in [0.5, 1.5) with random signs: never zero, no denormals, no overflow.
+    """Uniform magnitudes in [0.5, 1.5) with random signs: never zero, no denormals, no overflow.
 
-    Generated with NumPy from the seeded Generator (deterministic), then moved to
-    `xp` (numpy or cupy).
+    Deterministic from the seeded Generator: NumPy draws on the host; for another
+    array module (CuPy) the Generator seeds that module's own generator so large
+    arrays are drawn on the device.
     """
+    shape = tuple(shape)
     n = int(np.prod(shape)) if shape else 1
-    values = rng.uniform(0.5, 1.5, size=n) * rng.choice(np.array([-1.0, 1.0]), size=n)
-    host = values.reshape(shape).astype(dtype)
-    return host if xp is np else xp.asarray(host)
+    if xp is np:
+        values = rng.random(n, dtype=np.float32)
+        values += 0.5
+        values[rng.integers(0, 2, size=n, dtype=np.int8) == 0] *= -1.0
+        return values.reshape(shape).astype(dtype, copy=False)
+    dev = xp.random.RandomState(int(rng.integers(0, 2**31 - 1)))
+    values = dev.uniform(0.5, 1.5, size=n).astype(xp.float32)
+    values *= dev.randint(0, 2, size=n).astype(xp.float32) * 2 - 1
+    return values.reshape(shape).astype(dtype)
 
 
 def gemm_flops(m: int, n: int, k: int) -> float:

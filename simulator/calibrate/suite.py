@@ -46,7 +46,8 @@ class Backend:
     stream_sizes: Callable[[bool], list[int]]                # elements per array
     triad: Callable[[object, object, object, float], None]   # a = b + s * c
     triad_fused: bool = False
-    extra_tasks: Callable[["Backend", bool, np.random.Generator], list["Task"]] | None = None
+    extra_tasks: Callable[["Backend", bool, np.random.Generator, Settings], list["Task"]] | None = None
+    operand: Callable[[np.random.Generator, tuple, str], object] | None = None   # random GEMM operand
     notes: list[str] = field(default_factory=list)
 
 
@@ -78,7 +79,7 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
         tasks.append(_stream_task(backend, settings, rng, "exp", n))
         tasks.append(_stream_task(backend, settings, rng, "sum", n))
     if backend.extra_tasks is not None:
-        tasks.extend(backend.extra_tasks(backend, quick, rng))
+        tasks.extend(backend.extra_tasks(backend, quick, rng, settings))
     if only:
         wanted = set(only)
         tasks = [t for t in tasks if t.label.split(" ")[0] in wanted]
@@ -95,6 +96,12 @@ def run_suite(tasks: list[Task], progress: Callable[[str], None] | None = None) 
         if progress is not None:
             progress(task.label)
     return out
+
+
+def _operand(backend: Backend, rng, shape, dtype: str):
+    if backend.operand is not None:
+        return backend.operand(rng, shape, dtype)
+    return random_array(backend.xp, rng, shape, backend.gemm_dtypes[dtype])
 
 
 def measurement(test, op_class, dtype, shape, flops, nbytes, timing, gemm=None, batch=1) -> Measurement:
@@ -124,7 +131,7 @@ def _gemm_task(backend: Backend, settings: Settings, rng, dtype: str, m: int, n:
         if per_set > backend.limit_bytes:
             return None
         sets = rotation_sets(per_set, backend.cache_bytes, limit_bytes=backend.limit_bytes)
-        bufs = [(random_array(xp, rng, (m, k), store), random_array(xp, rng, (k, n), store),
+        bufs = [(_operand(backend, rng, (m, k), dtype), _operand(backend, rng, (k, n), dtype),
                  xp.empty((m, n), dtype=store)) for _ in range(sets)]
         timing = time_call(lambda i: backend.matmul(*bufs[i % sets], dtype), timer=backend.timer,
                            settings=settings)
@@ -140,11 +147,10 @@ def _bmm_task(backend: Backend, settings: Settings, rng, dtype: str, b: int, m: 
         itemsize = np.dtype(store).itemsize
         per_set = b * (m * k + k * n + m * n) * itemsize
         sets = rotation_sets(per_set, backend.cache_bytes, limit_bytes=backend.limit_bytes)
-        bufs = [(random_array(xp, rng, (b, m, k), store), random_array(xp, rng, (b, k, n), store),
+        bufs = [(_operand(backend, rng, (b, m, k), dtype), _operand(backend, rng, (b, k, n), dtype),
                  xp.empty((b, m, n), dtype=store)) for _ in range(sets)]
-        timing = time_call(lambda i: xp.matmul(bufs[i % sets][0], bufs[i % sets][1],
-                                               out=bufs[i % sets][2]),
-                           timer=backend.timer, settings=settings)
+        timing = time_call(lambda i: backend.matmul(*bufs[i % sets], dtype), timer=backend.timer,
+                           settings=settings)
         return measurement("bmm", "matmul", dtype, f"{b}x{m}x{n}x{k}", b * gemm_flops(m, n, k),
                            float(per_set), timing, gemm=(m, n, k), batch=b)
     return Task(f"bmm {dtype} {b}x{m}x{n}x{k}", run)
@@ -158,8 +164,8 @@ def _conv_task(backend: Backend, settings: Settings, rng, dtype: str, n: int, ci
         xp, store = backend.xp, backend.gemm_dtypes[dtype]
         pad = (k - 1) // 2
         ho = (hw + 2 * pad - k) // stride + 1
-        x = random_array(xp, rng, (n, cin, hw, hw), store)
-        w = random_array(xp, rng, (cin * k * k, cout), store)
+        x = _operand(backend, rng, (n, cin, hw, hw), dtype)
+        w = _operand(backend, rng, (cin * k * k, cout), dtype)
         timing = time_call(lambda i: conv2d(xp, x, w, stride, pad), timer=backend.timer,
                            settings=settings)
         itemsize = np.dtype(store).itemsize

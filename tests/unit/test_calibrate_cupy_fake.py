@@ -1,0 +1,89 @@
+"""The CuPy backend's Python logic, run against a NumPy-backed stand-in for `cupy`.
+
+No GPU here: this checks the suite wiring, CUDA-event timer, fingerprint and the
+executor's use of the array API, so a GPU session does not fail on plumbing.
+The real device path is tested in tests/gpu/.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+
+
+class _Event:
+    def record(self, stream=None):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+def _fake_cupy() -> types.ModuleType:
+    cp = types.ModuleType("cupy")
+    for name in dir(np):
+        if not name.startswith("__"):
+            setattr(cp, name, getattr(np, name))
+    cp.__version__ = "0.0-fake"
+    cp.asnumpy = np.asarray
+    cp.random = types.SimpleNamespace(RandomState=np.random.RandomState)
+    runtime = types.SimpleNamespace(
+        getDeviceCount=lambda: 1,
+        getDeviceProperties=lambda i: {"name": b"Fake GPU", "multiProcessorCount": 4, "major": 7, "minor": 0,
+                                       "clockRate": 1000000, "l2CacheSize": 4 << 20},
+        memGetInfo=lambda: (2 << 30, 4 << 30), driverGetVersion=lambda: 12040,
+        runtimeGetVersion=lambda: 12040, deviceGetAttribute=lambda a, d: 0)
+    cp.cuda = types.SimpleNamespace(Event=_Event, runtime=runtime,
+                                    get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3)
+
+    def elementwise_kernel(in_params, out_params, body, name):
+        def run(b, c, s, a):
+            np.multiply(c, s, out=a)
+            np.add(a, b, out=a)
+        return run
+    cp.ElementwiseKernel = elementwise_kernel
+    return cp
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    cp = _fake_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    import simulator.calibrate.bench_cupy as bc
+    monkeypatch.setattr(bc, "_TRIAD", None)
+    return cp
+
+
+def test_cupy_suite_runs_end_to_end_on_the_stand_in(fake_cupy):
+    from simulator.calibrate.bench_cupy import cupy_backend
+    from simulator.calibrate.harness import Settings
+    from simulator.calibrate.suite import plan_suite, run_suite
+    bk = cupy_backend(smoke=True)
+    assert bk.fingerprint.device == "Fake GPU" and bk.fingerprint.fields["sm_count"] == "4"
+    assert set(bk.gemm_dtypes) == {"fp32", "fp64", "fp16"}          # cc 7.0: no tf32/bf16
+    assert any("fp8" in n for n in bk.notes)
+    bk.gemm_shapes = lambda quick: [(64, 64, 64), (32, 128, 64)]   # NumPy has no fp16 BLAS: keep small
+    ms = run_suite(plan_suite(bk, quick=True, settings=Settings(warmup=1, repeats=2, min_sample_s=1e-4)))
+    tests = {m.test for m in ms}
+    assert {"launch", "gemm", "bmm", "conv", "copy", "triad"} <= tests
+    assert all(m.duration_s > 0 for m in ms)
+    assert any(m.op_class == "stream" and m.test == "triad" for m in ms)   # fused on a GPU
+
+
+def test_cupy_clock_and_executor_on_the_stand_in(fake_cupy):
+    from simulator.calibrate.bench_cupy import cupy_clock
+    from simulator.calibrate.cases import build_case
+    from simulator.calibrate.execute import prepare
+    g = build_case("transformer-block")
+    steps = prepare(g, fake_cupy, np.random.default_rng(0))
+    total, laps = cupy_clock([s.run for s in steps])
+    assert len(laps) == len(steps) and total == pytest.approx(sum(laps))
+
+
+def test_gpu_fit_uses_the_matching_datasheet_profile(fake_cupy):
+    from simulator.calibrate.export import match_gpu_profile
+    from simulator.hardware.load import list_profiles
+    assert match_gpu_profile("NVIDIA H200", list_profiles(), 150e9) == "h200-sxm-141gb"
