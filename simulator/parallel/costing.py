@@ -75,6 +75,15 @@ class StageCosts:
     p2p_blocking: bool = True      # sender's compute stream waits for its send (Megatron-LM 2021)
 
 
+def state_dtype_bytes(dtype: str) -> float:
+    """Bytes per weight/gradient element: fp8 training keeps bf16 weights and gradients
+    (FP8 casts are transient, Micikevicius et al. 2022, "FP8 Formats for Deep Learning");
+    tf32 stores fp32."""
+    if dtype == "fp8":
+        return 2.0
+    return float(dtype_bytes("fp32" if dtype == "tf32" else dtype))
+
+
 def _ops_time(profile: HardwareProfile, ops: list[dict], dtype: str) -> tuple[float, float, float]:
     """(total, matmul FLOPs, all FLOPs) of an op list."""
     total = gemm_flops = 0.0
@@ -193,7 +202,7 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
     """Everything the pipeline simulation needs, for a transformer `arch` under `plan`."""
     tiers = tiers or C.tiers_from_profile(profile, plan.devices_per_node)
     dtype = workload.dtype
-    e = float(dtype_bytes(dtype if dtype != "tf32" else "fp32"))
+    e = state_dtype_bytes(dtype)
     e_act = max(2.0, e) if dtype != "fp8" else 2.0   # fp8 GEMMs keep 16-bit activations
     dense, expert = layer_params(arch)
     ctx = LoweringContext(arch=arch, tp=plan.tp, pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,

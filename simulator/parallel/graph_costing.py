@@ -12,10 +12,10 @@ from __future__ import annotations
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s
 from simulator.cost.memory import MemoryBytes, state_bytes
-from simulator.parallel.costing import ChunkCost, DeviceStep, StageCosts, _buckets, optimizer_time_s
+from simulator.parallel.costing import (ChunkCost, DeviceStep, StageCosts, _buckets, optimizer_time_s,
+                                        state_dtype_bytes)
 from simulator.parallel.plan import ResolvedPlan
 from simulator.parallel.transformer import backward_ops
-from simulator.units import dtype_bytes
 
 
 def graph_forward_ops(g) -> list[dict]:
@@ -35,7 +35,7 @@ def graph_forward_ops(g) -> list[dict]:
 def graph_stage_costs(g, plan: ResolvedPlan, profile, workload, tiers: C.Tiers) -> StageCosts:
     """One-stage StageCosts of graph `g` (built for one micro-batch) under data parallelism."""
     dtype = workload.dtype
-    e = float(dtype_bytes(dtype if dtype != "tf32" else "fp32"))
+    e = state_dtype_bytes(dtype)
     fwd = graph_forward_ops(g)
     t_f = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in fwd)
     t_b = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in backward_ops(fwd))
