@@ -116,7 +116,7 @@ class ServingResult(Frozen):
     queue_wait_s: Percentiles                 # arrival -> first scheduled
     throughput_requests_per_s: float
     output_tokens_per_s: float
-    slo_attained: bool                        # every stated SLO met (True when none stated)
+    slo_attained: bool                        # every stated SLO met and no request rejected (True when none stated)
     slo: list[SLOCheck]
     goodput_requests_per_s: float             # completed requests meeting every per-request SLO
     goodput_fraction: float
@@ -152,6 +152,8 @@ class CapacityRow(Frozen):
     usd_per_million_output_tokens: float | None = None
     kv_capacity_tokens_per_replica: int | None = None
     simulations: int = 0                      # serving simulations run for this row
+    horizon_s: float | None = None            # simulated seconds behind the numbers (full duration when confirmed)
+    confirmed: bool = False                   # re-run over the scenario's full duration
     reason: str | None = None                 # why infeasible
     best_achievable: dict[str, float] | None = None   # idle-replica p99 latencies, when an SLO is unreachable
     result: ServingResult | None = None       # the confirming simulation of the chosen replica count

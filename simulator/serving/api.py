@@ -53,9 +53,10 @@ def serve(scenario: Scenario, profiles_dir: str | Path | None = None, base_dir: 
         check_slo_reachable(scenario, rep, w)
     cost = TableCost(rep.step, sched_spec.max_batch_tokens, max_running, kv_cap,
                      bidirectional=rep.encoder_only)
+    # an encoder attends bidirectionally: its prompt cannot be split into causal chunks
+    chunked = sched_spec.chunked_prefill and not rep.encoder_only
     rec, queue, scheds = run(
-        w, lambda: ReplicaScheduler(sched_spec.max_batch_tokens, sched_spec.max_sequences, kv_cap,
-                                    sched_spec.chunked_prefill),
+        w, lambda: ReplicaScheduler(sched_spec.max_batch_tokens, sched_spec.max_sequences, kv_cap, chunked),
         sv.replicas, cost, make_router(sched_spec.router), sv.duration_s)
     return summarize(scenario, rep, w, rec, queue, scheds, kv_cap)
 
@@ -144,7 +145,7 @@ def summarize(scenario: Scenario, rep: Replica, w: Workload, rec, queue, scheds,
         duration_s=dur, seed=sv.seed, arrivals=sv.arrivals.kind,
         offered_rate_per_s=n / dur, ttft_s=percentiles(ttft), tpot_s=percentiles(tpot), e2e_s=percentiles(e2e),
         queue_wait_s=percentiles(wait), throughput_requests_per_s=completed / dur, output_tokens_per_s=tok_s,
-        slo_attained=all(c.met for c in checks) and (completed > 0 or n == 0), slo=checks,
+        slo_attained=all(c.met for c in checks) and (completed > 0 or n == 0) and rec.rejected == 0, slo=checks,
         goodput_requests_per_s=float(ok_mask.sum()) / dur,
         goodput_fraction=float(ok_mask.sum()) / n if n else 1.0,
         queue=QueueSamples(t_s=[float(t) for t in queue["t_s"]], waiting=queue["waiting"], running=queue["running"]),

@@ -28,7 +28,7 @@ from simulator.serving.lengths import mean_length
 
 MAX_REPLICAS = 4096
 SEARCH_REQUESTS = 3000        # the search horizon holds at least this many arrivals ...
-SEARCH_MIN_S = 300.0          # ... and at least this many seconds (capped by the scenario duration)
+SEARCH_MIN_S = 120.0          # ... and at least this many seconds (capped by the scenario duration)
 
 
 def tp_candidates(rep_factory, arch, domain: int) -> list[int]:
@@ -63,8 +63,9 @@ def replica_rate_bound(rep: Replica, scenario: Scenario, kv_cap: int) -> float:
     return 1.0 / (per_req_prefill + (o - 1) * step / b) if o > 1 else 1.0 / per_req_prefill
 
 
-def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_dir, max_replicas: int) -> CapacityRow:
-    """Fewest replicas of `hardware` at tensor-parallel size `tp` meeting the SLOs."""
+def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_dir, max_replicas: int,
+               confirm: bool = False) -> CapacityRow:
+    """Fewest replicas (<= max_replicas) of `hardware` at tensor-parallel size `tp` meeting the SLOs."""
     sv = scenario.serving
     sc = _with(scenario, cluster__hardware=hardware, parallelism__tp=tp, parallelism__pp=1, cluster__devices=1,
                serving__replicas=1)
@@ -74,10 +75,12 @@ def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_di
         return CapacityRow(hardware=hardware, tp=tp, feasible=False, reason=exc.message)
     spec = sv.scheduler
     kv_cap = rep.kv_capacity_tokens(spec.max_batch_tokens, min(spec.max_sequences, spec.max_batch_tokens))
-    if kv_cap <= 0 or rep.max_batch(int(mean_length(sv.prompt_tokens)), 1) == 0:
-        return CapacityRow(hardware=hardware, tp=tp, feasible=False,
-                           reason=f"does not fit on {tp} x {hardware} (weights + workspace exceed memory)")
     w = workload_of(sc, rep, base_dir)
+    longest = int(np.max(w.prompt_tokens + w.output_tokens)) if len(w) else 1
+    if kv_cap < longest:
+        return CapacityRow(hardware=hardware, tp=tp, feasible=False, kv_capacity_tokens_per_replica=max(kv_cap, 0),
+                           reason=f"does not fit: the KV cache holds {max(kv_cap, 0)} tokens per replica, the "
+                                  f"longest request needs {longest} (weights + workspace leave too little memory)")
     bounds = lower_bounds(rep, w)
     best = {k: float(np.nanpercentile(v, 99)) for k, v in bounds.items() if np.any(~np.isnan(v))}
     for key, val in best.items():
@@ -89,41 +92,63 @@ def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_di
     rate = len(w) / sv.duration_s
     horizon = min(sv.duration_s, max(SEARCH_MIN_S, SEARCH_REQUESTS / max(rate, 1e-9)))
     lo = max(1, math.ceil(rate / replica_rate_bound(rep, sc, kv_cap)))
+    if lo > max_replicas:
+        return CapacityRow(hardware=hardware, tp=tp, feasible=False, kv_capacity_tokens_per_replica=kv_cap,
+                           reason=f"not searched: needs at least {lo} replicas, more than the {max_replicas} "
+                                  "allowed (device limit, or a cheaper layout already found)")
     runs = {"n": 0}
 
-    def ok(n: int, duration: float):
+    def attempt(n: int, duration: float):
         runs["n"] += 1
         r = serve(_with(sc, serving__replicas=n, serving__duration_s=duration), profiles_dir, base_dir,
                   replica=rep, check_slo=False)
         return r.slo_attained, r
 
-    n, good = lo, None
-    last_bad = lo - 1
+    good, result, last_bad, n = None, None, lo - 1, lo
     while n <= max_replicas:
-        met, _ = ok(n, horizon)
+        met, r = attempt(n, horizon)
         if met:
-            good = n
+            good, result = n, r
             break
-        last_bad, n = n, n * 2
+        last_bad, n = n, (n * 2 if n * 2 <= max_replicas or n == max_replicas else max_replicas)
     if good is None:
         return CapacityRow(hardware=hardware, tp=tp, feasible=False, simulations=runs["n"], best_achievable=best,
-                           kv_capacity_tokens_per_replica=kv_cap,
+                           kv_capacity_tokens_per_replica=kv_cap, horizon_s=horizon,
                            reason=f"SLOs missed even with {last_bad} replicas")
     while good - last_bad > 1:
         mid = (good + last_bad) // 2
-        met, _ = ok(mid, horizon)
-        good, last_bad = (mid, last_bad) if met else (good, mid)
-    met, result = ok(good, sv.duration_s)
-    while not met and good < max_replicas:   # the full horizon can be stricter than the search one
-        good += max(1, good // 4)
-        met, result = ok(good, sv.duration_s)
-    if not met:
-        return CapacityRow(hardware=hardware, tp=tp, feasible=False, simulations=runs["n"],
-                           reason=f"SLOs missed over the full duration with {good} replicas")
-    return _row(hardware, tp, good, result, kv_cap, runs["n"], usd_per_hour(sc, rep, good * tp))
+        met, r = attempt(mid, horizon)
+        if met:
+            good, result = mid, r
+        else:
+            last_bad = mid
+    row = _row(hardware, tp, good, result, kv_cap, runs["n"], usd_per_hour(sc, rep, good * tp), horizon)
+    return confirm_row(row, sc, rep, profiles_dir, base_dir, max_replicas) if confirm else row
 
 
-def _row(hardware, tp, replicas, r, kv_cap, sims, usd_h) -> CapacityRow:
+def confirm_row(row: CapacityRow, scenario: Scenario, rep: Replica, profiles_dir, base_dir,
+                max_replicas: int) -> CapacityRow:
+    """Re-run the chosen count over the full duration (adding replicas if the longer run misses)."""
+    sv = scenario.serving
+    if row.horizon_s is not None and row.horizon_s >= sv.duration_s:
+        return row.model_copy(update={"confirmed": True})
+    n, sims = row.replicas, row.simulations
+    while True:
+        sims += 1
+        sc = _with(scenario, cluster__hardware=row.hardware, parallelism__tp=row.tp, parallelism__pp=1,
+                   cluster__devices=1, serving__replicas=n)
+        r = serve(sc, profiles_dir, base_dir, replica=rep, check_slo=False)
+        if r.slo_attained:
+            out = _row(row.hardware, row.tp, n, r, row.kv_capacity_tokens_per_replica, sims,
+                       usd_per_hour(sc, rep, n * row.tp), sv.duration_s)
+            return out.model_copy(update={"confirmed": True, "best_for_hardware": row.best_for_hardware})
+        if n >= max_replicas:
+            return row.model_copy(update={"feasible": False, "simulations": sims, "best_for_hardware": False,
+                                          "reason": f"SLOs missed over the full duration with {n} replicas"})
+        n = min(max_replicas, n + max(1, n // 4))
+
+
+def _row(hardware, tp, replicas, r, kv_cap, sims, usd_h, horizon_s) -> CapacityRow:
     p99 = {c.metric: c.achieved_s for c in r.slo}
     return CapacityRow(
         hardware=hardware, tp=tp, feasible=True, replicas=replicas, devices=replicas * tp,
@@ -132,39 +157,49 @@ def _row(hardware, tp, replicas, r, kv_cap, sims, usd_h) -> CapacityRow:
         output_tokens_per_s=r.output_tokens_per_s, goodput_fraction=r.goodput_fraction, usd_per_hour=usd_h,
         usd_per_million_output_tokens=(usd_h / (r.output_tokens_per_s * 3600.0) * 1e6)
         if (usd_h and r.output_tokens_per_s > 0) else None,
-        kv_capacity_tokens_per_replica=kv_cap, simulations=sims, result=r)
+        kv_capacity_tokens_per_replica=kv_cap, simulations=sims, horizon_s=horizon_s, result=r)
 
 
 def capacity_search(scenario: Scenario, hardware_names: list[str], profiles_dir: str | Path | None = None,
                     base_dir: str | Path | None = None, tp_options: list[int] | None = None) -> list[CapacityRow]:
-    """Rows for every (hardware, tp) tried; `best_for_hardware` marks the cheapest feasible per hardware.
-
-    Cheapest = lowest USD/hour when every option has a price, else fewest devices.
+    """Rows for every (hardware, tp) tried; `best_for_hardware` marks the fewest-device (so cheapest,
+    one price per device) feasible layout of each hardware, which alone is confirmed over the
+    scenario's full duration. Larger tp are searched only below the best device count so far.
     """
     if scenario.serving is None:
         raise InputError("a capacity search needs a 'serving' section (rate and SLOs)", field="serving")
     if not hardware_names:
         raise InputError("no hardware to search", field="sweep.cluster.hardware", expected="one or more profile names")
-    max_devices = scenario.constraints.max_devices
-    rows: list[CapacityRow] = []
     from simulator.graph.build import load_arch
     from simulator.hardware.load import load_hardware
     arch = load_arch(scenario.workload.model, scenario.workload.model_options or None)
     if arch is None:
         raise InputError("serving needs a transformer model", field="workload.model")
+    max_devices = scenario.constraints.max_devices
+    rows: list[CapacityRow] = []
     for hw in hardware_names:
         profile = load_hardware(hw, profiles_dir)
-        domain = profile.scale_up.domain_size if (profile.scale_up and profile.scale_up.domain_size) else profile.devices_per_node
-        tps = tp_options or tp_candidates(None, arch, domain)
-        mine = []
-        for tp in tps:
-            cap = MAX_REPLICAS if not max_devices else max(1, max_devices // tp)
-            mine.append(search_one(scenario, hw, tp, profiles_dir, base_dir, cap))
-        feas = [r for r in mine if r.feasible]
-        if feas:
-            key = (lambda r: (r.usd_per_hour, r.devices)) if all(r.usd_per_hour for r in feas) else (lambda r: (r.devices, r.tp))
-            best = min(feas, key=key)
-            mine = [r.model_copy(update={"best_for_hardware": True}) if r is best else r for r in mine]
+        up = profile.scale_up
+        domain = up.domain_size if (up and up.domain_size) else profile.devices_per_node
+        mine: list[CapacityRow] = []
+        best: CapacityRow | None = None
+        for tp in tp_options or tp_candidates(None, arch, domain):
+            cap = MAX_REPLICAS if not max_devices else max_devices // tp
+            if best is not None:
+                cap = min(cap, (best.devices - 1) // tp)
+            if cap < 1:
+                continue
+            row = search_one(scenario, hw, tp, profiles_dir, base_dir, cap)
+            mine.append(row)
+            if row.feasible and (best is None or row.devices < best.devices):
+                best = row
+        if best is not None:
+            sc = _with(scenario, cluster__hardware=hw, parallelism__tp=best.tp, parallelism__pp=1,
+                       cluster__devices=1, serving__replicas=1)
+            confirmed = confirm_row(best.model_copy(update={"best_for_hardware": True}), sc,
+                                    build_replica(sc, profiles_dir), profiles_dir, base_dir,
+                                    MAX_REPLICAS if not max_devices else max_devices // best.tp)
+            mine = [confirmed if r is best else r for r in mine]
         rows.extend(mine)
     return rows
 

@@ -47,6 +47,8 @@ class Records:
 class Replica:
     sched: ReplicaScheduler
     wake: simpy.Event | None = None
+    proc: simpy.Process | None = None
+    in_stretch: bool = False          # running several decode-only steps as one timeout
 
     @property
     def outstanding(self) -> int:
@@ -60,22 +62,19 @@ def run(workload: Workload, make_scheduler: Callable[[], ReplicaScheduler], repl
     reps = [Replica(make_scheduler()) for _ in range(replicas)]
     rec = Records.empty(workload)
     queue = {"t_s": [], "waiting": [], "running": []}
-    clock = {"next_arrival_s": float(workload.t_s[0]) if len(workload) else float("inf")}
-    env.process(_arrivals(env, workload, reps, router, rec, clock))
+    env.process(_arrivals(env, workload, reps, router, rec))
     for rep in reps:
-        env.process(_replica(env, rep, cost, rec, clock))
+        rep.proc = env.process(_replica(env, rep, cost, rec))
     env.process(_probe(env, reps, queue, duration_s / QUEUE_SAMPLES))
     env.run(until=duration_s)
     return rec, queue, [r.sched for r in reps]
 
 
-def _arrivals(env, w: Workload, reps: list[Replica], router, rec: Records, clock: dict):
+def _arrivals(env, w: Workload, reps: list[Replica], router, rec: Records):
     t, prompts, outputs = w.t_s.tolist(), w.prompt_tokens.tolist(), w.output_tokens.tolist()
     for i, ts in enumerate(t):
-        clock["next_arrival_s"] = ts
         if ts > env.now:
             yield env.timeout(ts - env.now)
-        clock["next_arrival_s"] = t[i + 1] if i + 1 < len(t) else float("inf")
         rec.events += 1
         rep = reps[router(reps)]
         if not rep.sched.fits_ever(prompts[i], outputs[i]):
@@ -84,12 +83,20 @@ def _arrivals(env, w: Workload, reps: list[Replica], router, rec: Records, clock
         rep.sched.submit(Seq(i, ts, prompts[i], outputs[i]))
         if rep.wake is not None and not rep.wake.triggered:
             rep.wake.succeed()
+        elif rep.in_stretch:          # it joins after the step in progress
+            rep.in_stretch = False
+            rep.proc.interrupt()
 
 
-def _replica(env, rep: Replica, cost: IterationCost, rec: Records, clock: dict):
-    """plan -> timeout(cost) -> commit. A stretch of decode-only iterations during which
-    nothing can change (no arrival anywhere, no finish, no KV overflow) runs as one
-    timeout of the summed step times: the same result as stepping, with fewer events."""
+def _replica(env, rep: Replica, cost: IterationCost, rec: Records):
+    """plan -> timeout(cost) -> commit.
+
+    Decode-only steps before the next finish or KV overflow change nothing anyone
+    can see (queue lengths, router counts), so they run as one timeout of their
+    summed times. An arrival at this replica interrupts the stretch, which then
+    ends with the step in progress, exactly where stepping one by one would have
+    let the new request in.
+    """
     sched = rep.sched
     first_sched, first_token, finish = rec.first_sched_s, rec.first_token_s, rec.finish_s
     decode_run = getattr(cost, "decode_run", None)
@@ -100,17 +107,27 @@ def _replica(env, rep: Replica, cost: IterationCost, rec: Records, clock: dict):
             yield rep.wake
             rep.wake = None
             continue
-        dt = cost(it)
-        steps = 1
+        dt = first = cost(it)
+        steps, limit = 1, 1
         if not it.chunks and decode_run is not None:
             limit = sched.decode_run_limit()
             if limit > 1:
-                steps, dt = decode_run(it.n_decode, it.decode_ctx, dt, limit, clock["next_arrival_s"] - env.now)
+                steps, dt = decode_run(it.n_decode, it.decode_ctx, first, limit, float("inf"))
+        if steps > 1:
+            start = env.now
+            rep.in_stretch = True
+            try:
+                yield env.timeout(dt)
+                rep.in_stretch = False
+            except simpy.Interrupt:
+                steps, dt = decode_run(it.n_decode, it.decode_ctx, first, limit, env.now - start)
+                yield env.timeout(start + dt - env.now)
+        else:
+            yield env.timeout(dt)
         rec.iterations += steps
         rec.busy_s += dt
         rec.batch_seqs += (it.n_decode + len(it.chunks)) * steps
         rec.batch_tokens += it.tokens * steps
-        yield env.timeout(dt)
         rec.events += steps
         for f in sched.commit(it, env.now, steps):
             first_sched[f.rid] = f.first_sched_s

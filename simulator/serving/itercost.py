@@ -91,35 +91,46 @@ class TableCost:
         return t + self.decode(ctx)
 
     def decode_run(self, n: int, ctx: int, dt: float, limit: int, horizon_s: float) -> tuple[int, float]:
-        """Extend a decode-only iteration (cost `dt`, context `ctx`) by further steps while
-        fewer than `limit` steps ran and the total stays under `horizon_s`.
+        """Extend a decode-only iteration (cost `dt`, attended context `ctx`) by further steps,
+        each attending `n` more tokens, while fewer than `limit` steps ran and the total
+        stays under `horizon_s`. Returns (steps, total seconds).
 
-        Returns (steps, total seconds). Same sums as calling `decode_only` per step; the
-        attention grid segment is tracked as the context grows.
+        Within one segment of the attention grid a step's cost is linear in its context,
+        so the steps of a segment are summed in closed form (an arithmetic series); only
+        the segment where the horizon falls is walked step by step.
         """
         lin, head = self.linear, self.head
-        if n >= len(lin) or n >= len(head):
-            steps = 1
-            while steps < limit and dt < horizon_s:
-                ctx += n
-                dt += self.decode_only(n, ctx)
-                steps += 1
-            return steps, dt
-        base = lin[n] + head[n]
         xs, ys = self.decode.xs, self.decode.ys
-        last = len(xs) - 1
-        i = bisect_left(xs, ctx + n)
+        if n >= len(lin) or n >= len(head) or ctx + n * limit > xs[-1]:
+            return self._decode_run_steps(n, ctx, dt, limit, horizon_s)
+        base = lin[n] + head[n]
+        steps, c = 1, ctx
+        i = bisect_left(xs, c + n)
+        while steps < limit and dt < horizon_s:
+            while xs[i] < c + n:
+                i += 1
+            x0, x1, y0 = xs[i - 1], xs[i], ys[i - 1]
+            slope = (ys[i] - y0) / (x1 - x0)
+            m = min(int((x1 - c) // n), limit - steps)
+            a = base + y0 - slope * x0            # cost(x) = a + slope * x inside the segment
+            seg = m * a + slope * (m * c + n * m * (m + 1) / 2.0)
+            if dt + seg < horizon_s:
+                dt, steps, c = dt + seg, steps + m, c + m * n
+                continue
+            for _ in range(m):                    # the horizon falls in this segment
+                c += n
+                dt += a + slope * c
+                steps += 1
+                if dt >= horizon_s:
+                    break
+            break
+        return steps, dt
+
+    def _decode_run_steps(self, n, ctx, dt, limit, horizon_s):
         steps = 1
         while steps < limit and dt < horizon_s:
             ctx += n
-            while i < last and xs[i] < ctx:
-                i += 1
-            x0, x1 = xs[i - 1], xs[i]
-            if ctx > x1:
-                dt += base + self.decode(ctx)
-            else:
-                y0 = ys[i - 1]
-                dt += base + y0 + (ys[i] - y0) * (ctx - x0) / (x1 - x0)
+            dt += self.decode_only(n, ctx)
             steps += 1
         return steps, dt
 
