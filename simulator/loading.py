@@ -90,8 +90,37 @@ def load_model_file(model: type[M], path: str | Path, overrides: list[str] | Non
     return validate(model, data, str(path))
 
 
+# Scenario fields that may hold a file path; relative paths are relative to the scenario file.
+_PATH_FIELDS = (("cluster", "hardware"), ("workload", "model"), ("serving", "arrivals", "path"))
+_PATH_SUFFIXES = (".yaml", ".yml", ".json", ".onnx", ".csv")
+
+
+def resolve_relative_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Make file-path fields absolute against the scenario's folder (names stay names)."""
+    for keys in _PATH_FIELDS:
+        node = data
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        value = node.get(keys[-1])
+        if not isinstance(value, str) or not value.lower().endswith(_PATH_SUFFIXES) and "/" not in value:
+            continue
+        candidate = Path(value).expanduser()
+        if not candidate.is_absolute() and (base_dir / candidate).exists():
+            node[keys[-1]] = str((base_dir / candidate).resolve())
+    return data
+
+
 def load_scenario(path: str | Path, overrides: list[str] | None = None):
-    """Load and validate a scenario YAML (DESIGN.md 3.2). Relative paths inside stay relative to it."""
+    """Load and validate a scenario YAML (DESIGN.md 3.2).
+
+    Relative file paths inside it (a hardware profile, a model config, an
+    arrival trace) are taken relative to the scenario's folder.
+    """
     from simulator.schema.scenario import Scenario
-    scenario = load_model_file(Scenario, path, overrides)
-    return scenario
+    data = read_mapping(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    data = resolve_relative_paths(data, Path(path).resolve().parent)
+    return validate(Scenario, data, str(path))
