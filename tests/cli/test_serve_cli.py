@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 SCENARIO = {
@@ -73,3 +75,20 @@ def test_trace_with_bad_row(cli, tmp_path):
 def test_missing_serving_section(cli, tmp_path):
     data = {k: v for k, v in SCENARIO.items() if k != "serving"}
     _assert_one_line_error(cli("serve", _write(tmp_path, data)), "serving")
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.parametrize("name", ["chatbot-serving", "sentiment-monitoring", "recommendation-ranking"])
+def test_bundled_serving_scenarios_run(cli, name):
+    path = SCENARIOS / f"{name}.yaml"
+    text = path.read_text()
+    assert text.startswith("#") and "sweep:" in text and "constraints:" in text and "objective:" in text
+    r = cli("serve", path, "--set", "serving.duration_s=10", "--json")
+    assert r.code == 0, r
+    d = json.loads(r.out)
+    assert d["counts"]["completed"] > 0
+    s = cli("simulate", path, "--json")
+    assert s.code == 0, s
+    assert json.loads(s.out)["latency_s"] > 0
