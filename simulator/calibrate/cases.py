@@ -2,8 +2,8 @@
 
 All three are built by the graph layer's own builders (the same code the
 simulator uses for bundled models): the MLP and the CNN with the sequential
-spec builder, the transformer through `load_model` from an inline GPT-2-style
-config with one block. fp32, sized so one forward pass takes milliseconds on
+spec builder, the transformer block as layer 0 of the graph `load_model`
+builds from an inline GPT-2-style config. fp32, sized so one forward pass takes milliseconds on
 a CPU; `scale` multiplies the batch (a GPU gets bigger cases).
 """
 from __future__ import annotations
@@ -36,12 +36,15 @@ def cnn(scale: int = 1) -> nx.DiGraph:
 
 
 def transformer_block(scale: int = 1) -> nx.DiGraph:
-    """One GPT-2 block (h 512, 8 heads, GELU MLP 2048) on 256 tokens x scale, with embedding,
-    final norm, a 2048-token vocabulary head and the loss."""
+    """Layer 0 of a GPT-2-style model (h 2048, 16 heads, GELU MLP 8192) on 128 tokens x scale:
+    the unit the simulator costs once and reuses for every identical layer."""
     from simulator.graph.build import load_model
-    config = {"model_type": "gpt2", "n_embd": 512, "n_layer": 1, "n_head": 8, "n_inner": 2048,
-              "vocab_size": 2048, "n_positions": 512}
-    return load_model(config, seq_len=256, batch=scale, dtype="fp32")
+    config = {"model_type": "gpt2", "n_embd": 2048, "n_layer": 1, "n_head": 16, "n_inner": 8192,
+              "vocab_size": 1024, "n_positions": 512}
+    g = load_model(config, seq_len=128, batch=scale, dtype="fp32")
+    block = g.subgraph([n for n, a in g.nodes(data=True) if a.get("layer") == 0]).copy()
+    block.graph.update(g.graph, name="transformer-block")
+    return block
 
 
 CASES: dict[str, Callable[[int], nx.DiGraph]] = {

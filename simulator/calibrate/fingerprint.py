@@ -113,3 +113,16 @@ def numpy_fingerprint() -> Fingerprint:
     }
     fields.update({f"cache_{k}_bytes": str(v) for k, v in caches.items()})
     return Fingerprint(backend="numpy", device=f"{cpu_model()} ({threads} BLAS threads)", fields=fields)
+
+
+def busy_notice() -> str | None:
+    """A one-line warning when other work already loads this machine's CPUs (1-minute load)."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    cpus = usable_cpus()
+    if load <= 0.75 * cpus:
+        return None
+    return (f"machine busy: load average {load:.1f} on {cpus} CPUs before measuring; timings are "
+            f"inflated and noisy (measure on a quiet machine, or use --statistic min)")

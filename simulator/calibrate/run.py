@@ -51,13 +51,18 @@ def calibrate(backend: str = "auto", *, quick: bool = False, store: str | Path |
     `validate` then uses the same count).
     """
     from simulator.calibrate.bench_numpy import blas_threads_limit
+    from simulator.calibrate.fingerprint import busy_notice
     t0 = time.perf_counter()
+    busy = busy_notice()
     name, notice = resolve_backend(backend)
     smoke = bool(os.environ.get(SMOKE_ENV))
     with blas_threads_limit(threads if name == "numpy" else None):
         bk = make_backend(name, smoke=smoke)
-        return _calibrate(bk, name, notice, smoke, quick, store, export, only, progress,
-                          profiles_dir, statistic, t0)
+        out = _calibrate(bk, name, notice, smoke, quick, store, export, only, progress,
+                         profiles_dir, statistic, t0)
+    if busy and name == "numpy":
+        out.notes.insert(0, busy)
+    return out
 
 
 def _calibrate(bk, name, notice, smoke, quick, store, export, only, progress, profiles_dir,

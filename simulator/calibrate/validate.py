@@ -63,7 +63,7 @@ class ValidationReport:
             "cases": [{"name": c.name, "ops": c.ops, "measured_s": c.measured_s,
                        "predicted_s": c.predicted_s, "error": c.error, "by_kind": c.by_kind}
                       for c in self.cases],
-            "mean_abs_error": self.mean_abs_error,
+            "mean_abs_error": self.mean_abs_error, "notice": self.notice,
         }
 
 
@@ -82,7 +82,10 @@ def validate(backend: str = "auto", *, store: str | Path | None = None, repeats:
     `statistic` (median or min over passes) is used for the measurement and, applied
     to the stored samples, for the calibration the prediction comes from.
     """
+    from simulator.calibrate.fingerprint import busy_notice
     name, notice = resolve_backend(backend)
+    busy = busy_notice() if name == "numpy" else None
+    notice = "; ".join(x for x in (notice, busy) if x) or None
     run, profile = latest_profile(name, store, profiles_dir, statistic)
     xp, clock = _array_module(name)
     scale = 8 if name == "cupy" else 1

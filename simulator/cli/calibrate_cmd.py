@@ -45,10 +45,16 @@ def calibrate_command(
     err = Console(stderr=True)
     tests = [t.strip() for t in only.split(",") if t.strip()] if only else None
     _check_statistic(statistic)
-    with _progress(err, enabled=not as_json) as progress:
-        outcome = calibrate(backend, quick=quick, store=store, export=export, only=tests,
-                            progress=progress, profiles_dir=profiles_dir, statistic=statistic,
-                            threads=threads)
+    try:
+        with _progress(err, enabled=not as_json) as progress:
+            outcome = calibrate(backend, quick=quick, store=store, export=export, only=tests,
+                                progress=progress, profiles_dir=profiles_dir, statistic=statistic,
+                                threads=threads)
+    except KeyboardInterrupt:
+        # click would turn this into a silent return; exit 130 with one line instead
+        typer.echo("interrupted: the partial run is marked interrupted and never used; "
+                   "earlier runs are kept", err=True)
+        raise SystemExit(130) from None
     if as_json:
         typer.echo(json.dumps(_calibrate_json(outcome), indent=2))
         return
@@ -170,8 +176,12 @@ def validate_command(
 
     names = [c.strip() for c in case.split(",") if c.strip()] if case else None
     _check_statistic(statistic)
-    report = validate(backend, store=store, repeats=repeats, cases=names, profiles_dir=profiles_dir,
-                      statistic=statistic)
+    try:
+        report = validate(backend, store=store, repeats=repeats, cases=names, profiles_dir=profiles_dir,
+                          statistic=statistic)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(130) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return

@@ -135,6 +135,33 @@ def test_sigkill_during_a_real_calibration_leaves_the_store_usable(tmp_path):
         assert [r.complete for r in st.list_runs()] == [True, False]
 
 
+def test_ctrl_c_during_a_real_calibration_marks_it_interrupted(tmp_path):
+    path = tmp_path / "s.sqlite"
+    profiles = write_cpu_template(tmp_path / "profiles")
+    with open_store(path) as st:
+        keep = st.record_run(FP, [meas(4)], quick=True)
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "calibrate", "--backend", "numpy",
+                             "--quick", "--store", str(path), "--profiles-dir", str(profiles)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            # a background parent may ignore SIGINT; give the child Python's handler
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with open_store(path) as st:
+            if len(st.list_runs()) == 2:
+                break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, (_out[-800:], err[-800:])
+    with open_store(path) as st:
+        runs = st.list_runs()
+        assert st.latest_complete().id == keep and len(runs) == 2 and not runs[1].complete
+        status = sqlite3.connect(path).execute("SELECT status FROM runs WHERE id = ?", (runs[1].id,)).fetchone()
+        assert status[0] == "interrupted"
+
+
 _WRITER = r"""
 import sys
 from simulator.calibrate.store import open_store
