@@ -128,7 +128,6 @@ class ServingResult(Frozen):
     busy_fraction: float                      # time replicas spent running iterations
     usd_per_hour: float | None = None
     usd_per_million_output_tokens: float | None = None
-    inference: InferenceResult | None = None  # single-batch costing at batch 1 for reference
     events: int = Field(default=0, ge=0)      # simulation events processed
 
 

@@ -52,15 +52,24 @@ def _with(scenario: Scenario, **changes) -> Scenario:
 
 
 def replica_rate_bound(rep: Replica, scenario: Scenario, kv_cap: int) -> float:
-    """Requests/s one replica could at best sustain: full decode batches, prompts at full speed."""
+    """Requests/s one replica could at best sustain (an upper bound, so the replica count it
+    implies is a lower bound): prompts prefilled in full token-budget batches, decodes in the
+    largest batch the sequence limit and the KV cache allow."""
     sv = scenario.serving
+    spec = sv.scheduler
     p = mean_length(sv.prompt_tokens)
     o = 1.0 if rep.encoder_only else mean_length(sv.output_tokens)
-    b = max(1, min(sv.scheduler.max_sequences, sv.scheduler.max_batch_tokens, int(kv_cap // (p + o))))
     s = rep.step
+    bp = max(1.0, spec.max_batch_tokens // max(p, 1.0))
+    tokens = bp * p
+    pairs = bp * (p * p if rep.encoder_only else p * (p + 1) / 2)
+    prefill = float(s.linear_s(tokens) + s.comm_s(tokens) + s.head_s(bp)
+                    + s.prefill_attention_s(pairs, tokens, tokens)) / bp
+    if o <= 1:
+        return 1.0 / prefill
+    b = max(1, min(spec.max_sequences, spec.max_batch_tokens, int(kv_cap // (p + o))))
     step = float(s.linear_s(b) + s.comm_s(b) + s.head_s(b) + s.decode_attention_s(b * (p + o / 2), b))
-    per_req_prefill = float(s.linear_s(p) + s.comm_s(p) + s.prefill_attention_s(p * (p + 1) / 2, p, p))
-    return 1.0 / (per_req_prefill + (o - 1) * step / b) if o > 1 else 1.0 / per_req_prefill
+    return 1.0 / (prefill + (o - 1) * step / b)
 
 
 def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_dir, max_replicas: int,

@@ -130,9 +130,12 @@ def _replica(env, rep: Replica, cost: IterationCost, rec: Records):
         rec.batch_tokens += it.tokens * steps
         rec.events += steps
         for f in sched.commit(it, env.now, steps):
-            first_sched[f.rid] = f.first_sched_s
-            first_token[f.rid] = f.first_token_s
             finish[f.rid] = f.finish_s
+        if sched.first_tokens:
+            for rid, t_sched, t_first in sched.first_tokens:
+                first_sched[rid] = t_sched
+                first_token[rid] = t_first
+            sched.first_tokens.clear()
 
 
 def _probe(env, reps: list[Replica], queue: dict, interval_s: float):

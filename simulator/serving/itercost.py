@@ -65,7 +65,7 @@ class TableCost:
         upper_bytes = (max_context + max_tokens) * kv_pt + max_tokens * q_bytes_pt
         self.pre_m = Interp(lambda b: op_time_s(p, "attention_score", 0.0, b, step.act_dtype, launches=0),
                             upper_bytes)
-        self.layers = step.layers
+        self.layers = step.time_layers
         self.launch_s = p.launch_overhead_s
 
     def __call__(self, it: Iteration) -> float:

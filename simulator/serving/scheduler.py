@@ -81,6 +81,7 @@ class ReplicaScheduler:
         self.dstep = 0
         self._admits = 0
         self.preemptions = 0
+        self.first_tokens: list[tuple[int, float, float]] = []   # (rid, first scheduled, first token); drained by the engine
 
     # -- queue -----------------------------------------------------------------------------
     def fits_ever(self, prompt: int, output: int) -> bool:
@@ -203,6 +204,7 @@ class ReplicaScheduler:
             seq.generated += 1
             if seq.first_token_s < 0:
                 seq.first_token_s = end_s
+                self.first_tokens.append((seq.rid, seq.first_sched_s, end_s))
             if seq.generated >= seq.total_output:
                 done.append(self._finish(seq, end_s, seq.total_output))
                 continue

@@ -65,7 +65,7 @@ class StepModel:
     arch: TransformerArch
     tp: int
     pp: int
-    layers: int
+    layers: int                          # layers held by one device (its pipeline stage): memory
     layer_ops: tuple[OpRow, ...]
     token_ops: tuple[OpRow, ...]         # embedding, final norm: per token, outside layers
     seq_ops: tuple[OpRow, ...]           # LM head / pooler: per emitting sequence
@@ -76,6 +76,12 @@ class StepModel:
     params: int
     allreduces_per_layer: int
     devices_per_node: int
+
+    @property
+    def time_layers(self) -> int:
+        """Layers one iteration passes through: every stage in turn (no overlap of iterations
+        across stages is modelled, so pipeline parallelism saves memory, not time)."""
+        return self.arch.num_layers
 
     @property
     def heads_local(self) -> int:
@@ -108,7 +114,7 @@ class StepModel:
     def linear_s(self, tokens) -> np.ndarray:
         """All layers' token-proportional ops plus embedding/final norm, for `tokens` tokens."""
         t = np.asarray(tokens, dtype=float)
-        total = self.layers * _rows_s(self.profile, self.layer_ops, t) + _rows_s(self.profile, self.token_ops, t)
+        total = self.time_layers * _rows_s(self.profile, self.layer_ops, t) + _rows_s(self.profile, self.token_ops, t)
         return np.where(t > 0, total, 0.0)
 
     def head_s(self, rows) -> np.ndarray:
@@ -121,7 +127,7 @@ class StepModel:
         q_bytes = 2.0 * np.asarray(queries, dtype=float) * self.heads_local * self.arch.head_dim * self.act_bytes
         t = op_time_s(self.profile, "attention_score", c * self.attn_flops_per_pair,
                       c * self.kv_bytes_per_token_per_layer + q_bytes, self.act_dtype, launches=1)
-        return self.layers * np.where(c > 0, t, 0.0)
+        return self.time_layers * np.where(c > 0, t, 0.0)
 
     def prefill_attention_s(self, pairs, kv_tokens, queries) -> np.ndarray:
         """All layers' attention of prompt chunks: `pairs` (query, key) pairs in total."""
@@ -130,7 +136,7 @@ class StepModel:
                   + 2.0 * np.asarray(queries, dtype=float) * self.heads_local * self.arch.head_dim * self.act_bytes)
         t = op_time_s(self.profile, "attention_score", p * self.attn_flops_per_pair, bytes_,
                       self.act_dtype, launches=1)
-        return self.layers * np.where(p > 0, t, 0.0)
+        return self.time_layers * np.where(p > 0, t, 0.0)
 
     def comm_s(self, tokens) -> np.ndarray:
         """Tensor-parallel all-reduces of every layer plus pipeline point-to-point transfers."""
