@@ -66,7 +66,9 @@ class TableCost:
         self.pre_m = Interp(lambda b: op_time_s(p, "attention_score", 0.0, b, step.act_dtype, launches=0),
                             upper_bytes)
         self.layers = step.time_layers
-        self.launch_s = p.launch_overhead_s
+        # the launch term exactly as the roofline adds it (0 where the curves embed it)
+        self.launch_s = (op_time_s(p, "attention_score", 1.0, 1.0, step.act_dtype, launches=1)
+                         - op_time_s(p, "attention_score", 1.0, 1.0, step.act_dtype, launches=0))
 
     def __call__(self, it: Iteration) -> float:
         T = it.tokens
