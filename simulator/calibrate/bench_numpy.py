@@ -16,7 +16,7 @@ import numpy as np
 from simulator.errors import InputError
 
 from simulator.calibrate.fingerprint import last_level_cache_bytes, numpy_fingerprint
-from simulator.calibrate.harness import wall_timer
+from simulator.calibrate.harness import thread_timer, wall_timer
 from simulator.calibrate.suite import Backend
 
 _GEMM_DTYPES = {"fp32": np.float32, "fp64": np.float64}
@@ -34,9 +34,11 @@ def _triad(a, b, c, s: float) -> None:
 def _gemm_shapes(quick: bool) -> list[tuple[int, int, int]]:
     square = [64, 128, 256, 512, 1024, 2048] if quick else [32, 64, 128, 256, 384, 512, 768, 1024,
                                                             1536, 2048, 3072]
-    skinny = [(16, 1024, 1024), (128, 2048, 512), (512, 64, 2048), (2048, 512, 128)]
+    # tokens x hidden-size shapes of DL layers (rows = batch*seq, cols/inner = widths)
+    skinny = [(16, 1024, 1024), (128, 2048, 512), (256, 4096, 1024), (512, 1024, 4096),
+              (1024, 256, 1024), (2048, 512, 128), (512, 64, 2048)]
     if not quick:
-        skinny += [(1, 4096, 4096), (64, 4096, 1024), (256, 1024, 4096), (4096, 256, 1024)]
+        skinny += [(1, 4096, 4096), (64, 4096, 1024), (4096, 256, 1024), (2048, 2048, 512)]
     return [(n, n, n) for n in square] + skinny
 
 
@@ -108,12 +110,19 @@ def blas_threads_limit(threads: int | None):
 
 
 def numpy_backend(*, smoke: bool = False) -> Backend:
-    """The CPU backend; `smoke` shrinks every sweep to a few tiny sizes (for tests)."""
+    """The CPU backend; `smoke` shrinks every sweep to a few tiny sizes (for tests).
+
+    With one BLAS thread every call runs on this thread, so the timer is the thread's
+    CPU time (robust to other processes); with more threads it is the wall clock.
+    """
+    fp = numpy_fingerprint()
+    single = fp.fields["blas_threads"] == "1"
+    fp = fp.model_copy(update={"fields": {**fp.fields, "timer": "thread_cpu" if single else "wall"}})
     return Backend(
         name="numpy",
         xp=np,
-        timer=wall_timer,
-        fingerprint=numpy_fingerprint(),
+        timer=thread_timer if single else wall_timer,
+        fingerprint=fp,
         cache_bytes=float(last_level_cache_bytes()),
         limit_bytes=_limit_bytes(),
         gemm_dtypes=dict(_GEMM_DTYPES),

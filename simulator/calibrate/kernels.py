@@ -30,21 +30,26 @@ def sliding(xp, x, k: int, stride: int):
 
 
 def conv2d(xp, x, w, stride: int, pad: int):
-    """NCHW convolution: x (n, cin, h, w), w (cin*k*k, cout) -> (n, cout, ho, wo)."""
+    """NCHW convolution: x (n, cin, h, w), w (cin*k*k, cout) -> (n, cout, ho, wo).
+
+    im2col into a (cin*k*k, n*ho*wo) matrix filled by k*k strided slice copies
+    (each a run of whole output rows, not k-element fragments), then one GEMM
+    out = w^T @ cols, then back to NCHW.
+    """
     n, cin = x.shape[0], x.shape[1]
+    cout = w.shape[1]
     k = int(round(math.sqrt(w.shape[0] / cin)))
     if pad:
         x = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    if k == 1:
-        cols = x[:, :, ::stride, ::stride].transpose(0, 2, 3, 1)
-        ho, wo = cols.shape[1], cols.shape[2]
-    else:
-        win = sliding(xp, x, k, stride)                    # n, cin, ho, wo, k, k
-        ho, wo = win.shape[2], win.shape[3]
-        cols = win.transpose(0, 2, 3, 1, 4, 5)
-    cols = xp.ascontiguousarray(cols).reshape(n * ho * wo, -1)
-    out = cols @ w                                         # (n*ho*wo, cout)
-    return xp.ascontiguousarray(out.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
+    ho = (x.shape[2] - k) // stride + 1
+    wo = (x.shape[3] - k) // stride + 1
+    cols = xp.empty((cin, k, k, n, ho, wo), dtype=x.dtype)
+    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
+    for i in range(k):
+        for j in range(k):
+            cols[:, i, j] = x[:, :, i:i + span_h:stride, j:j + span_w:stride].transpose(1, 0, 2, 3)
+    out = w.T @ cols.reshape(cin * k * k, n * ho * wo)       # (cout, n*ho*wo)
+    return xp.ascontiguousarray(out.reshape(cout, n, ho, wo).transpose(1, 0, 2, 3))
 
 
 def pool2d(xp, x, k: int, stride: int, pad: int, mode: str):

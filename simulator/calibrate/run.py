@@ -48,7 +48,9 @@ def calibrate(backend: str = "auto", *, quick: bool = False, store: str | Path |
     """Run the microbenchmarks, store the run, fit it and (optionally) write the profile.
 
     `threads` limits the BLAS threads of the NumPy backend (recorded in the fingerprint;
-    `validate` then uses the same count).
+    `validate` then uses the same count). Left unset on a machine that other processes
+    already keep busy, the NumPy backend measures with one BLAS thread and the thread's
+    CPU time, so their load does not distort the numbers (a note says so).
     """
     from simulator.calibrate.bench_numpy import blas_threads_limit
     from simulator.calibrate.fingerprint import busy_notice
@@ -56,6 +58,9 @@ def calibrate(backend: str = "auto", *, quick: bool = False, store: str | Path |
     busy = busy_notice()
     name, notice = resolve_backend(backend)
     smoke = bool(os.environ.get(SMOKE_ENV))
+    if busy and name == "numpy" and threads is None:
+        threads = 1
+        busy += "; measuring with 1 BLAS thread and CPU time instead (pass --threads N to override)"
     with blas_threads_limit(threads if name == "numpy" else None):
         bk = make_backend(name, smoke=smoke)
         out = _calibrate(bk, name, notice, smoke, quick, store, export, only, progress,

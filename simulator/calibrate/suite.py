@@ -28,6 +28,9 @@ from simulator.calibrate.harness import (Settings, Timer, gemm_flops, random_arr
 from simulator.schema.calibration import Fingerprint, Measurement
 
 
+QUICK_SECONDARY_MAX_FLOPS = 2.2e9
+
+
 @dataclass
 class Backend:
     """Everything the shared suite needs from one array library on one device."""
@@ -64,8 +67,10 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
     """All tasks of a calibration run, in order; `only` keeps the named tests."""
     rng = np.random.default_rng(seed)
     tasks: list[Task] = [_launch_task(backend, settings, rng)]
-    for dtype in backend.gemm_dtypes:
+    for i, dtype in enumerate(backend.gemm_dtypes):
         for m, n, k in backend.gemm_shapes(quick):
+            if quick and i > 0 and gemm_flops(m, n, k) > QUICK_SECONDARY_MAX_FLOPS:
+                continue          # quick: the largest GEMMs only for the first (main) dtype
             tasks.append(_gemm_task(backend, settings, rng, dtype, m, n, k))
     main_dtype = "fp32" if "fp32" in backend.gemm_dtypes else next(iter(backend.gemm_dtypes))
     for b, m, n, k in backend.bmm_shapes(quick):
@@ -89,12 +94,15 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
 def run_suite(tasks: list[Task], progress: Callable[[str], None] | None = None) -> list[Measurement]:
     """Run the tasks in order, calling progress(label) after each; skipped tasks return None."""
     out = []
-    for task in tasks:
-        m = task.run()
-        if m is not None:
-            out.append(m)
-        if progress is not None:
-            progress(task.label)
+    try:
+        for task in tasks:
+            m = task.run()
+            if m is not None:
+                out.append(m)
+            if progress is not None:
+                progress(task.label)
+    finally:
+        _VECTORS.clear()
     return out
 
 
@@ -180,15 +188,26 @@ def _conv_task(backend: Backend, settings: Settings, rng, dtype: str, n: int, ci
 _STREAM = {"copy": 2, "add": 3, "scale": 2, "triad": 3, "exp": 2, "sum": 1}
 
 
+_VECTORS: dict = {}
+
+
+def _vectors(backend: Backend, rng, n: int):
+    """Operands a, b, c of n fp32 elements, shared by the tests of one size (one size kept)."""
+    if n not in _VECTORS:
+        _VECTORS.clear()
+        xp = backend.xp
+        a = random_array(xp, rng, (n,), np.float32)
+        _VECTORS[n] = (a, random_array(xp, rng, (n,), np.float32), xp.empty_like(a))
+    return _VECTORS[n]
+
+
 def _stream_task(backend: Backend, settings: Settings, rng, test: str, n: int) -> Task:
     def run():
         xp = backend.xp
         nbytes = _STREAM[test] * n * 4.0
         if 3 * n * 4.0 > backend.limit_bytes:
             return None
-        a = random_array(xp, rng, (n,), np.float32)
-        b = random_array(xp, rng, (n,), np.float32)
-        c = xp.empty_like(a)
+        a, b, c = _vectors(backend, rng, n)
         kernels = {
             "copy": lambda i: xp.copyto(c, a),
             "add": lambda i: xp.add(a, b, out=c),

@@ -87,7 +87,7 @@ def validate(backend: str = "auto", *, store: str | Path | None = None, repeats:
     busy = busy_notice() if name == "numpy" else None
     notice = "; ".join(x for x in (notice, busy) if x) or None
     run, profile = latest_profile(name, store, profiles_dir, statistic)
-    xp, clock = _array_module(name)
+    xp, clock = _array_module(name, run.fingerprint.fields.get("timer", "wall"))
     scale = 8 if name == "cupy" else 1
     results = []
     threads = int(run.fingerprint.fields.get("blas_threads", "0") or 0) if name == "numpy" else None
@@ -124,22 +124,33 @@ def _run_case(name, g, profile, xp, clock, repeats, rng, statistic) -> CaseResul
     return CaseResult(name, len(steps), float(reduce(totals)), predicted, by_kind)
 
 
-def _array_module(name: str):
+def _array_module(name: str, timer: str):
+    """Array module and pass clock matching how the calibration was timed."""
     if name == "cupy":
         from simulator.calibrate.bench_cupy import cupy_clock
         import cupy
         return cupy, cupy_clock
-    return np, wall_clock
+    return np, (thread_clock if timer == "thread_cpu" else wall_clock)
+
+
+def _laps(runs, now) -> tuple[float, list[float]]:
+    laps = []
+    t0 = last = now()
+    for run in runs:
+        run()
+        t = now()
+        laps.append(t - last)
+        last = t
+    return last - t0, laps
 
 
 def wall_clock(runs) -> tuple[float, list[float]]:
     """Run the ops in order: (total seconds, seconds of each op) by perf_counter laps."""
     import time
-    laps = []
-    t0 = last = time.perf_counter()
-    for run in runs:
-        run()
-        now = time.perf_counter()
-        laps.append(now - last)
-        last = now
-    return last - t0, laps
+    return _laps(runs, time.perf_counter)
+
+
+def thread_clock(runs) -> tuple[float, list[float]]:
+    """As wall_clock, in this thread's CPU time (calibrations taken with one BLAS thread)."""
+    import time
+    return _laps(runs, time.thread_time)
