@@ -30,9 +30,10 @@ def whatif_scenario(model: str, hardware: List[str], devices: List[int], tokens:
                     ttft_p99: Optional[float], tpot_p99: Optional[float], prompt: int, output: int,
                     deadline_days: Optional[float], budget: Optional[float]) -> dict:
     """The in-memory scenario a what-if question stands for (training, or serving when --rate is given)."""
-    if not hardware or not devices:
-        raise InputError("a what-if needs --hardware and --devices", source="command line",
+    if not hardware or (not devices and rate is None):
+        raise InputError("a what-if needs --hardware and, for training, --devices", source="command line",
                          expected="e.g. --hardware h100-sxm5-80gb --devices 1024")
+    devices = devices or [1]
     sweep: dict = {}
     if len(hardware) > 1:
         sweep["cluster.hardware"] = hardware
@@ -50,6 +51,7 @@ def whatif_scenario(model: str, hardware: List[str], devices: List[int], tokens:
                            "output_tokens": output, "duration_s": 300, "slo": slo}
         base["objective"] = "usd_per_million_tokens"
         sweep.setdefault("cluster.hardware", hardware)
+        sweep.pop("cluster.devices", None)   # the capacity search picks the device count
     else:
         if tokens is None:
             raise InputError("a training what-if needs --tokens (or --rate for serving)", source="command line",

@@ -6,6 +6,8 @@ full engine) are pure functions of JSON-able inputs so that any executor
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from simulator.errors import InputError
@@ -124,7 +126,10 @@ def sig_array(x, digits: int = 4) -> list:
     mag = np.floor(np.log10(np.abs(a[ok])))
     scale = 10.0 ** (digits - 1 - mag)
     out[ok] = np.round(a[ok] * scale) / scale
-    return [None if not np.isfinite(v) else float(v) for v in out.tolist()]
+    if np.all(np.isfinite(out)):
+        return out.tolist()
+    isfin = math.isfinite
+    return [v if isfin(v) else None for v in out.tolist()]
 
 
 def _table(cols, hardware, feasible, violated) -> dict:

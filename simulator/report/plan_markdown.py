@@ -1,7 +1,7 @@
 """Markdown procurement report of a plan: answer first, then Pareto table, prices, caveats."""
 from __future__ import annotations
 
-from simulator.report.plan_tables import layout_label, sig, summary_row, top_candidates
+from simulator.report.plan_tables import layout_label, num, summary_row, top_candidates
 from simulator.schema.plan import PlanReport
 
 
@@ -18,7 +18,7 @@ def _n(x, unit: str = "", scale: float = 1.0) -> str:
     """4 significant figures with thousands separators, or n/a when unknown."""
     if x is None:
         return "n/a"
-    return f"{sig(x / scale):,.10g}{unit}"
+    return f"{num(x / scale)}{unit}"
 
 
 def _answer(report: PlanReport) -> list[str]:

@@ -23,8 +23,19 @@ def sig(x, digits: int = 4):
     return round(x, -int(math.floor(math.log10(abs(x)))) + digits - 1)
 
 
+def num(x, digits: int = 4) -> str:
+    """4 significant figures, thousands separators, never an exponent for everyday sizes."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    v = sig(float(x), digits)
+    if abs(v) >= 10 ** digits or v == int(v):
+        return f"{v:,.0f}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v))))) if v else 0
+    return f"{v:,.{decimals}f}"
+
+
 def _money(x):
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"${sig(x, 4):,.6g}"
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"${num(x)}"
 
 
 def _time(x):
@@ -37,13 +48,13 @@ def summary_row(c: Candidate) -> dict[str, str]:
     if c.kind == "serving":
         row.update({
             "TTFT p99": _time(c.ttft_p99_s), "TPOT p99": _time(c.tpot_p99_s),
-            "out tok/s": "n/a" if c.output_tokens_per_s is None else f"{sig(c.output_tokens_per_s, 4):,.6g}",
+            "out tok/s": num(c.output_tokens_per_s),
             "USD/h": _money(c.cost_usd), "USD/M tok": _money(c.usd_per_million_tokens)})
     else:
         row.update({
             "step": _time(c.step_time_s), "MFU": "n/a" if c.mfu is None else f"{100 * c.mfu:.1f}%",
             "time to train": _time(c.time_to_train_s), "cost": _money(c.cost_usd),
-            "energy": "n/a" if c.energy_kwh is None else f"{sig(c.energy_kwh, 4):,.6g} kWh",
+            "energy": "n/a" if c.energy_kwh is None else f"{num(c.energy_kwh)} kWh",
             "mem/device": "n/a" if c.memory_bytes_per_device is None else format_bytes(c.memory_bytes_per_device)})
     row["tier"] = c.tier
     row["ok"] = "yes" if c.feasible else "no: " + ", ".join(c.violations)
@@ -70,3 +81,16 @@ def _obj(c: Candidate, report: PlanReport) -> float:
     if col == "devices":
         v = c.devices
     return float("inf") if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+def terminal_row(c: Candidate) -> dict[str, str]:
+    """Narrow row for an 80-column terminal."""
+    row = {"#": str(c.id), "hardware x n": f"{c.hardware} x {c.devices}", "layout": layout_label(c)}
+    if c.kind == "serving":
+        row.update({"TTFT p99": _time(c.ttft_p99_s), "USD/h": _money(c.cost_usd),
+                    "USD/M tok": _money(c.usd_per_million_tokens)})
+    else:
+        row.update({"MFU": "n/a" if c.mfu is None else f"{100 * c.mfu:.0f}%", "time": _time(c.time_to_train_s),
+                    "cost": _money(c.cost_usd)})
+    row["ok"] = "yes" if c.feasible else "no"
+    return row

@@ -5,7 +5,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator.report.plan_markdown import _answer
-from simulator.report.plan_tables import summary_row, top_candidates
+from simulator.report.plan_tables import terminal_row, top_candidates
 from simulator.schema.plan import PlanReport
 
 
@@ -26,9 +26,9 @@ def render_plan(report: PlanReport, console: Console | None = None) -> None:
     for line in _answer(report):
         console.print(line.replace("**", ""), markup=False)
     if report.best_candidate is None and report.nearest:
-        console.print(_rich_table("Nearest candidates", [summary_row(c) for c in report.nearest]))
-    console.print(_rich_table("Pareto front: cost versus time", [summary_row(c) for c in report.pareto_candidates]))
-    console.print(_rich_table("Top candidates", [summary_row(c) for c in top_candidates(report, 8)]))
+        console.print(_rich_table("Nearest candidates", [terminal_row(c) for c in report.nearest]))
+    console.print(_rich_table("Pareto front: cost versus time", [terminal_row(c) for c in report.pareto_candidates]))
+    console.print(_rich_table("Top candidates", [terminal_row(c) for c in top_candidates(report, 8)]))
     if report.tier_agreement:
         ta = report.tier_agreement
         console.print(f"analytic vs simulated step time: max |error| {100 * ta.get('max_abs_rel_error', 0):.2f}% "
