@@ -33,9 +33,21 @@ from simulator.serving.scheduler import ReplicaScheduler
 SLO_FIELDS = ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s")
 
 
-def serve(scenario: Scenario, profiles_dir: str | Path | None = None, base_dir: str | Path | None = None,
-          replica: Replica | None = None, check_slo: bool = True) -> ServingResult:
-    """Run the serving simulation of `scenario` (which must have a `serving:` section)."""
+def serve(scenario: Scenario | str | Path, profiles_dir: str | Path | None = None,
+          base_dir: str | Path | None = None, replica: Replica | None = None,
+          check_slo: bool = True) -> ServingResult:
+    """Run the serving simulation of `scenario` (which must have a `serving:` section).
+
+    `scenario` may be a path to a scenario file; a trace path inside it is then
+    relative to the file (else to `base_dir`, else to the working directory).
+    `check_slo` raises InfeasibleError first when an SLO is below what an idle
+    replica achieves.
+    """
+    if not isinstance(scenario, Scenario):
+        from simulator.loading import load_scenario
+        path = Path(scenario)
+        scenario = load_scenario(path)
+        base_dir = base_dir or path.resolve().parent
     sv = scenario.serving
     if sv is None:
         raise InputError("the scenario has no 'serving' section", field="serving",

@@ -31,7 +31,8 @@ SEARCH_REQUESTS = 3000        # the search horizon holds at least this many arri
 SEARCH_MIN_S = 120.0          # ... and at least this many seconds (capped by the scenario duration)
 
 
-def tp_candidates(rep_factory, arch, domain: int) -> list[int]:
+def tp_candidates(arch, domain: int) -> list[int]:
+    """Powers of two up to the scale-up domain that split the heads (and KV heads) evenly."""
     out, tp = [], 1
     while tp <= max(domain, 1):
         if arch.num_heads % tp == 0 and (arch.num_kv_heads % tp == 0 or tp % arch.num_kv_heads == 0):
@@ -192,7 +193,7 @@ def capacity_search(scenario: Scenario, hardware_names: list[str], profiles_dir:
         domain = up.domain_size if (up and up.domain_size) else profile.devices_per_node
         mine: list[CapacityRow] = []
         best: CapacityRow | None = None
-        for tp in tp_options or tp_candidates(None, arch, domain):
+        for tp in tp_options or tp_candidates(arch, domain):
             cap = MAX_REPLICAS if not max_devices else max_devices // tp
             if best is not None:
                 cap = min(cap, (best.devices - 1) // tp)
