@@ -220,5 +220,16 @@ def best_rows(rows: list[CapacityRow]) -> list[CapacityRow]:
 
 def unreachable_error(rows: list[CapacityRow]) -> InfeasibleError:
     """One line explaining why no hardware met the SLOs, with the best achievable numbers."""
-    parts = [f"{r.hardware} tp{r.tp}: {r.reason}" for r in rows if not r.feasible][:4]
-    return InfeasibleError("no candidate meets the SLOs: " + "; ".join(parts), field="serving.slo")
+    best: dict[str, tuple[float, str]] = {}
+    for r in rows:
+        for key, val in (r.best_achievable or {}).items():
+            if key not in best or val < best[key][0]:
+                best[key] = (val, f"{r.hardware} tp{r.tp}")
+    parts = []
+    if best:
+        parts.append("best achievable on an idle replica: " + ", ".join(
+            f"{k} {v:.4g} s ({where})" for k, (v, where) in sorted(best.items())))
+    others = sorted({r.reason for r in rows if not r.feasible and not r.best_achievable and r.reason})
+    parts += others[:2]
+    return InfeasibleError("no candidate meets the SLOs; " + "; ".join(parts), field="serving.slo",
+                           expected="looser SLO targets, more hardware options or a smaller model")

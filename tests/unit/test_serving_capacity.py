@@ -45,3 +45,12 @@ def test_model_too_big_for_small_tp_is_reported_not_raised():
     by_tp = {r.tp: r for r in rows}
     assert not by_tp[1].feasible and by_tp[1].reason.startswith("does not fit")
     assert by_tp[4].feasible and by_tp[4].replicas == 1
+
+
+def test_unreachable_error_names_the_best_achievable_over_all_candidates():
+    from simulator.serving.capacity import unreachable_error
+    rows = capacity_search(_scenario(slo={"tpot_p99_s": 1e-4}), ["a100-sxm4-80gb", "h100-sxm5-80gb"],
+                           tp_options=[1, 2])
+    msg = unreachable_error(rows).one_line()
+    best = min(r.best_achievable["tpot_p99_s"] for r in rows)
+    assert "best achievable" in msg and f"{best:.4g}" in msg and "h100-sxm5-80gb tp2" in msg
