@@ -10,6 +10,16 @@ import typer
 from simulator.errors import InputError
 
 
+def _progress(quiet: bool, text: str):
+    """A spinner on an interactive terminal; nothing when piped or with --json."""
+    import contextlib
+    import sys
+    if quiet or not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+    return Console(stderr=True).status(text)
+
+
 def _emit(report, out: Optional[Path], as_json: bool) -> None:
     from simulator.report.plan_files import write_report_files
     from simulator.report.plan_json import plan_summary
@@ -87,8 +97,9 @@ def register(app: typer.Typer) -> None:
         input: one line, exit 2.
         """
         from simulator.plan.api import plan
-        report = plan(scenario, executor=executor, profiles_dir=profiles_dir, overrides=list(overrides),
-                      top_k=top_k, simulate_best=top_k > 0, connect_timeout_s=dask_timeout)
+        with _progress(as_json, f"planning {scenario.name} on {executor}"):
+            report = plan(scenario, executor=executor, profiles_dir=profiles_dir, overrides=list(overrides),
+                          top_k=top_k, simulate_best=top_k > 0, connect_timeout_s=dask_timeout)
         _emit(report, out, as_json)
 
     @app.command("whatif")
@@ -120,5 +131,6 @@ def register(app: typer.Typer) -> None:
         data = whatif_scenario(model, hardware, devices, tokens, seq, global_batch, dtype, rate, ttft_p99,
                                tpot_p99, prompt, output, deadline_days, budget)
         sc = validate(Scenario, data, "command line")
-        report = plan(sc, executor=executor, profiles_dir=profiles_dir)
+        with _progress(as_json, f"what-if {model}"):
+            report = plan(sc, executor=executor, profiles_dir=profiles_dir)
         _emit(report, out, as_json)

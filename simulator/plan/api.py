@@ -21,7 +21,7 @@ import numpy as np
 from simulator.errors import InputError
 from simulator.loading import read_mapping, validate
 from simulator.plan import constraints as cons
-from simulator.plan.executors import DASK_CONNECT_TIMEOUT_S, parse_executor, run_tasks
+from simulator.plan.executors import DASK_CONNECT_TIMEOUT_S, parse_executor
 from simulator.plan.space import sweep_points
 from simulator.schema.plan import PlanReport
 from simulator.schema.scenario import Scenario

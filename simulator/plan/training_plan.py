@@ -13,7 +13,7 @@ import numpy as np
 from simulator.errors import InputError
 from simulator.plan import tco as tco_mod
 from simulator.plan.executors import run_tasks
-from simulator.plan.space import (LAYOUT_FIELDS, RECOMPUTE, SCHEDULES, apply_layout, fixed_layout, layouts)
+from simulator.plan.space import RECOMPUTE, SCHEDULES, apply_layout, fixed_layout, layouts
 from simulator.schema.plan import Candidate
 from simulator.schema.scenario import Scenario
 
@@ -133,7 +133,6 @@ def sig_array(x, digits: int = 4) -> list:
 
 
 def _table(cols, hardware, feasible, violated) -> dict:
-    from simulator.plan.constraints import violations_of
     n = len(cols["devices"])
     t = {"id": list(range(n)), "hardware": list(hardware),
          "tier": ["simulated" if x else "analytic" for x in cols["tier"].tolist()]}

@@ -43,7 +43,7 @@ def render_markdown(report: PlanReport, plot_files: dict[str, str] | None = None
     lines += _answer(report) + [""]
     lines += [f"- kind: {report.kind}; objective: `{report.objective}`",
               f"- candidates evaluated: {report.candidates_evaluated}; feasible: {report.candidates_feasible}",
-              f"- constraints: " + (", ".join(f"{k} = {v}" for k, v in report.constraints.items()) or "none"), ""]
+              "- constraints: " + (", ".join(f"{k} = {v}" for k, v in report.constraints.items()) or "none"), ""]
     if report.tier_agreement:
         ta = report.tier_agreement
         lines += [f"- analytic vs simulated step time on {int(ta.get('compared', 0))} candidates: "
