@@ -62,6 +62,12 @@ def analytic_task(args) -> dict:
         dom = build_cluster(sc.cluster, pdir).scale_up_domain
     except InputError as exc:   # e.g. more devices than a PCIe-only card can be wired to
         return {"skipped": f"{sc.cluster.hardware} x {sc.cluster.devices}: {exc.message}"}
+    if not auto:   # the scenario's own layout: check it as `simulate` would
+        from simulator.parallel.plan import resolve_plan
+        try:
+            resolve_plan(sc, arch, dom, source)
+        except InputError as exc:
+            return {"skipped": f"{sc.cluster.hardware} x {sc.cluster.devices}: {exc.one_line()}"}
     cols = layouts(arch, sc.cluster.devices, sc.workload, dom) if auto else fixed_layout(sc)
     n = len(cols["tp"])
     cols["devices"] = np.full(n, sc.cluster.devices, dtype=np.int64)

@@ -158,3 +158,15 @@ def test_whatif_serving_without_a_file(cli):
 def test_whatif_needs_devices_for_training(cli):
     r = cli("whatif", "--model", "llama3-70b", "--hardware", "h100-sxm5-80gb", "--tokens", "1e12")
     assert r.code == 2 and "--devices" in r.err
+
+
+def test_sweep_of_fixed_layouts_skips_invalid_points(cli, tmp_path):
+    data = {k: v for k, v in SMALL.items()}
+    data["sweep"] = {"parallelism.tp": [1, 5]}        # 5 does not divide BERT's 12 heads
+    r = cli("plan", write(tmp_path, data), "--json", "--top-k", "0")
+    assert r.code == 0, r
+    d = json.loads(r.out)
+    assert d["candidates_evaluated"] == 1
+    data["sweep"] = {"parallelism.tp": [5]}
+    r = cli("plan", write(tmp_path, data, "bad.yaml"))
+    assert r.code == 2 and "tp" in r.err

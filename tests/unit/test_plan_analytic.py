@@ -68,3 +68,22 @@ def test_bucket_queue_exposure():
     vec = analytic._exposed_queue(np.array([3, 3]), np.array([1.0, 1.0]), np.array([0.5, 1.0]),
                                   np.zeros(2), np.zeros(2, bool), np.array([9.0, 1.0]))
     assert vec.tolist() == [0.5, 3.0 - 2.0 / 3.0]
+
+
+@pytest.mark.parametrize("model,hw,devices,gb,seq", [
+    ("mixtral-8x7b", "h100-sxm5-80gb", 32, 64, 4096),     # expert parallel
+    ("llama3-70b", "h200-sxm-141gb", 64, 64, 8192),       # context parallel, grouped KV heads
+    ("llama2-7b", "rtx-4090", 8, 32, 2048),               # PCIe card, no NVLink
+])
+def test_vectorized_equals_scalar_across_model_families(model, hw, devices, gb, seq):
+    from simulator.hardware.cluster import build_cluster
+    sc = Scenario.model_validate({"workload": {"model": model, "global_batch": gb, "seq_len": seq, "tokens": 1e10},
+                                  "cluster": {"hardware": hw, "devices": devices}})
+    arch, prof = load_arch(model), load_hardware(hw)
+    cols = layouts(arch, devices, sc.workload, build_cluster(sc.cluster).scale_up_domain)
+    out = analytic.evaluate(sc, cols, prof, arch)
+    rng = np.random.default_rng(3)
+    for i in rng.choice(len(cols["tp"]), 6, replace=False):
+        ref = analytic.evaluate_scalar(apply_layout(sc, cols, int(i)), prof, arch)
+        assert out["step_time_s"][i] == pytest.approx(ref["step_time_s"], rel=1e-9)
+        assert out["memory_bytes_per_device"][i] == pytest.approx(ref["memory_bytes_per_device"], rel=1e-9)
