@@ -49,6 +49,9 @@ def serve(scenario: Scenario | str | Path, profiles_dir: str | Path | None = Non
         scenario = load_scenario(path)
         base_dir = base_dir or path.resolve().parent
     sv = scenario.serving
+    if scenario.workload.kind != "inference":
+        raise InputError(f"serving needs an inference workload (got kind '{scenario.workload.kind}')",
+                         field="workload.kind", expected="inference")
     if sv is None:
         raise InputError("the scenario has no 'serving' section", field="serving",
                          expected="serving: {replicas, arrivals, prompt_tokens, output_tokens, slo, ...}")

@@ -92,3 +92,9 @@ def test_bundled_serving_scenarios_run(cli, name):
     s = cli("simulate", path, "--json")
     assert s.code == 0, s
     assert json.loads(s.out)["latency_s"] > 0
+
+
+def test_training_workload_is_refused(cli, tmp_path):
+    data = json.loads(json.dumps(SCENARIO))
+    data["workload"]["kind"] = "training"
+    _assert_one_line_error(cli("serve", _write(tmp_path, data)), "workload.kind", "inference")
