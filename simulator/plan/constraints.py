@@ -85,7 +85,8 @@ def _best_value(field: str, columns: dict, constraints: Constraints) -> str:
         return f"smallest memory need is {np.nanmin(ratio):.2f}x the device capacity"
     col, scale, _label, unit = LIMITS[field]
     best = np.nanmin(np.asarray(columns[col], dtype=float)) / scale
-    return f"best any candidate reaches is {best:,.4g} {unit}"
+    shown = f"{best:,.0f}" if abs(best) >= 1000 else f"{best:.4g}"
+    return f"best any candidate reaches is {shown} {unit}"
 
 
 def check_possible(columns: dict, constraints: Constraints, describe, source: str) -> None:
