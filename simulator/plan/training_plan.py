@@ -234,6 +234,10 @@ def plan_training(sc, points, auto, executor, pdir, source, timeout, *, top_k, s
     steps = steps_of(sc, source)
     tasks = [(p.model_dump(mode="json"), auto, pdir, source) for _, p in points]
     parts = run_tasks(analytic_task, tasks, executor, timeout)
+    for (_, pt), part in zip(points, parts):
+        if "skipped" not in part and len(part["tp"]) == 0:
+            part["skipped"] = (f"{pt.cluster.hardware} x {pt.cluster.devices}: no layout divides the model, "
+                               f"the devices and global_batch {pt.workload.global_batch}")
     skipped = [p["skipped"] for p in parts if "skipped" in p]
     for j, part in enumerate(parts):
         if "skipped" not in part:
