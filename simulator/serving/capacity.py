@@ -151,9 +151,9 @@ def confirm_row(row: CapacityRow, scenario: Scenario, rep: Replica, profiles_dir
         if r.slo_attained:
             out = _row(row.hardware, row.tp, n, r, row.kv_capacity_tokens_per_replica, sims,
                        usd_per_hour(sc, rep, n * row.tp), sv.duration_s)
-            return out.model_copy(update={"confirmed": True, "best_for_hardware": row.best_for_hardware})
+            return out.model_copy(update={"confirmed": True})
         if n >= max_replicas:
-            return row.model_copy(update={"feasible": False, "simulations": sims, "best_for_hardware": False,
+            return row.model_copy(update={"feasible": False, "simulations": sims,
                                           "reason": f"SLOs missed over the full duration with {n} replicas"})
         n = min(max_replicas, n + max(1, n // 4))
 
@@ -173,8 +173,8 @@ def _row(hardware, tp, replicas, r, kv_cap, sims, usd_h, horizon_s) -> CapacityR
 def capacity_search(scenario: Scenario, hardware_names: list[str], profiles_dir: str | Path | None = None,
                     base_dir: str | Path | None = None, tp_options: list[int] | None = None) -> list[CapacityRow]:
     """Rows for every (hardware, tp) tried; `best_for_hardware` marks the fewest-device (so cheapest,
-    one price per device) feasible layout of each hardware, which alone is confirmed over the
-    scenario's full duration. Larger tp are searched only below the best device count so far.
+    one price per device) feasible layout of each hardware, confirmed over the scenario's full
+    duration. A larger tp is searched only below the best device count found so far.
     """
     if scenario.serving is None:
         raise InputError("a capacity search needs a 'serving' section (rate and SLOs)", field="serving")
@@ -185,33 +185,50 @@ def capacity_search(scenario: Scenario, hardware_names: list[str], profiles_dir:
     arch = load_arch(scenario.workload.model, scenario.workload.model_options or None)
     if arch is None:
         raise InputError("serving needs a transformer model", field="workload.model")
-    max_devices = scenario.constraints.max_devices
     rows: list[CapacityRow] = []
     for hw in hardware_names:
         profile = load_hardware(hw, profiles_dir)
         up = profile.scale_up
         domain = up.domain_size if (up and up.domain_size) else profile.devices_per_node
-        mine: list[CapacityRow] = []
-        best: CapacityRow | None = None
-        for tp in tp_options or tp_candidates(arch, domain):
-            cap = MAX_REPLICAS if not max_devices else max_devices // tp
-            if best is not None:
-                cap = min(cap, (best.devices - 1) // tp)
-            if cap < 1:
-                continue
-            row = search_one(scenario, hw, tp, profiles_dir, base_dir, cap)
-            mine.append(row)
-            if row.feasible and (best is None or row.devices < best.devices):
-                best = row
-        if best is not None:
-            sc = _with(scenario, cluster__hardware=hw, parallelism__tp=best.tp, parallelism__pp=1,
-                       cluster__devices=1, serving__replicas=1)
-            confirmed = confirm_row(best.model_copy(update={"best_for_hardware": True}), sc,
-                                    build_replica(sc, profiles_dir), profiles_dir, base_dir,
-                                    MAX_REPLICAS if not max_devices else max_devices // best.tp)
-            mine = [confirmed if r is best else r for r in mine]
-        rows.extend(mine)
+        tps = tp_options or tp_candidates(arch, domain)
+        rows.extend(_search_hardware(scenario, hw, tps, profiles_dir, base_dir))
     return rows
+
+
+def _search_hardware(scenario: Scenario, hw: str, tps: list[int], profiles_dir, base_dir) -> list[CapacityRow]:
+    """Search each tp under the device count to beat; confirm the best; repeat if confirming
+    raised its count (a layout pruned against the short-horizon count may now win)."""
+    max_devices = scenario.constraints.max_devices
+    found: dict[int, tuple[CapacityRow, int]] = {}     # tp -> (row, replica cap it was searched with)
+    beat: int | None = None                            # confirmed device count to beat
+    for _ in range(len(tps) + 1):
+        for tp in tps:
+            cap = MAX_REPLICAS if not max_devices else max_devices // tp
+            if beat is not None:
+                cap = min(cap, (beat - 1) // tp)
+            prev = found.get(tp)
+            if cap < 1 or (prev is not None and (prev[0].feasible or prev[1] >= cap)):
+                continue
+            found[tp] = (search_one(scenario, hw, tp, profiles_dir, base_dir, cap), cap)
+            if found[tp][0].feasible and (beat is None or found[tp][0].devices < beat):
+                beat = found[tp][0].devices
+        feasible = [r for r, _ in found.values() if r.feasible]
+        if not feasible:
+            break
+        best = min(feasible, key=lambda r: (r.devices, r.tp))
+        if best.confirmed:
+            break
+        sc = _with(scenario, cluster__hardware=hw, parallelism__tp=best.tp, parallelism__pp=1,
+                   cluster__devices=1, serving__replicas=1)
+        limit = MAX_REPLICAS if not max_devices else max_devices // best.tp
+        confirmed = confirm_row(best, sc, build_replica(sc, profiles_dir), profiles_dir, base_dir, limit)
+        found[best.tp] = (confirmed, found[best.tp][1])
+        if confirmed.feasible:
+            beat = confirmed.devices
+    out = [found[tp][0] for tp in sorted(found)]
+    feasible = [r for r in out if r.feasible and r.confirmed]
+    winner = min(feasible, key=lambda r: (r.devices, r.tp)) if feasible else None
+    return [r.model_copy(update={"best_for_hardware": r is winner}) for r in out]
 
 
 def best_rows(rows: list[CapacityRow]) -> list[CapacityRow]:

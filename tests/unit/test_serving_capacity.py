@@ -54,3 +54,13 @@ def test_unreachable_error_names_the_best_achievable_over_all_candidates():
     msg = unreachable_error(rows).one_line()
     best = min(r.best_achievable["tpot_p99_s"] for r in rows)
     assert "best achievable" in msg and f"{best:.4g}" in msg and "h100-sxm5-80gb tp2" in msg
+
+
+def test_one_confirmed_best_per_hardware_with_fewest_devices():
+    rows = capacity_search(_scenario(rate=12.0), ["a100-sxm4-80gb", "h100-sxm5-80gb"], tp_options=[1, 2])
+    for hw in ("a100-sxm4-80gb", "h100-sxm5-80gb"):
+        mine = [r for r in rows if r.hardware == hw]
+        best = [r for r in mine if r.best_for_hardware]
+        assert len(best) == 1 and best[0].confirmed
+        confirmed = [r for r in mine if r.feasible and r.confirmed]
+        assert best[0].devices == min(r.devices for r in confirmed)
