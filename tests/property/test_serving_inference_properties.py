@@ -22,11 +22,17 @@ def _step(rep, batch, prompt):
     return float(d["linear"][0] + d["attention"][0] + d["comm"][0])
 
 
+# The profiles' efficiency curves are sampled per decade and interpolated linearly in
+# log(size), which lets time dip slightly with size between points (a few microseconds
+# around 10-100 KB); a step of milliseconds may therefore shrink by at most this fraction.
+CURVE_SLACK = 1e-3
+
+
 @settings(max_examples=40, deadline=None)
 @given(b=st.integers(1, 64), p=st.integers(1, 4000), db=st.integers(0, 64), dp=st.integers(0, 4000))
 def test_more_tokens_never_take_less_time(rep, b, p, db, dp):
-    assert prefill_s(rep, b + db, p + dp)[0] >= prefill_s(rep, b, p)[0] * (1 - 1e-9)
-    assert _step(rep, b, p + dp) >= _step(rep, b, p) * (1 - 1e-9)          # longer context: more KV to read
+    assert prefill_s(rep, b + db, p + dp)[0] >= prefill_s(rep, b, p)[0] * (1 - CURVE_SLACK)
+    assert _step(rep, b, p + dp) >= _step(rep, b, p) * (1 - CURVE_SLACK)    # longer context: more KV to read
 
 
 @settings(max_examples=40, deadline=None)
