@@ -90,6 +90,8 @@ def _cpu_fields(data: dict, sources: dict, fp: Fingerprint, label: str) -> None:
     data["vendor"] = fp.fields.get("cpu_model", data["vendor"]).split()[0]
     data["architecture"] = fp.fields.get("cpu_model", data.get("architecture"))
     data["compute_units"] = None
+    data["memory"]["kind"] = None                       # the template's guess, not measured
+    sources.pop("memory.kind", None)
     mem = fp.fields.get("memory_total_bytes")
     if mem and float(mem) > 0:
         data["memory"]["capacity_bytes"] = float(mem)

@@ -79,7 +79,7 @@ def _calibrate(bk, name, notice, smoke, quick, store, export, only, progress, pr
         if not tasks:
             raise InputError("no calibration test matches", field="--only",
                              expected="test names such as gemm, bmm, conv, copy, add, triad, launch")
-        run_id = st.begin_run(bk.fingerprint, quick=quick, version=_version())
+        run_id = st.begin_run(bk.fingerprint, quick=quick, version=_version(), partial=bool(only))
         done = [0]
 
         def step(label: str) -> None:

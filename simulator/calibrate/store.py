@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     quick INTEGER NOT NULL,
+    partial INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')),
     capplan_version TEXT NOT NULL,
     fingerprint TEXT NOT NULL
@@ -80,14 +81,18 @@ class CalibrationStore:
         self._conn.close()
 
     def begin_run(self, fingerprint: Fingerprint, *, quick: bool, version: str = "",
-                  started_at: str | None = None) -> int:
-        """Register a run as `running` (committed at once) and return its id."""
+                  started_at: str | None = None, partial: bool = False) -> int:
+        """Register a run as `running` (committed at once) and return its id.
+
+        `partial` runs (a subset of the tests, `--only`) are kept but never chosen by
+        latest_complete(), so they cannot replace a full calibration.
+        """
         with _write(self._conn):
             cur = self._conn.execute(
-                "INSERT INTO runs (backend, device, started_at, quick, status, capplan_version, fingerprint)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (fingerprint.backend, fingerprint.device, started_at or utc_now(), int(quick), version,
-                 fingerprint.model_dump_json()))
+                "INSERT INTO runs (backend, device, started_at, quick, partial, status, capplan_version,"
+                " fingerprint) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (fingerprint.backend, fingerprint.device, started_at or utc_now(), int(quick), int(partial),
+                 version, fingerprint.model_dump_json()))
             return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, measurements: Iterable[Measurement],
@@ -134,8 +139,8 @@ class CalibrationStore:
         return _run_from_row(row, [Measurement(**dict(zip(_MEAS_COLS, m))) for m in meas])
 
     def latest_complete(self, backend: str | None = None) -> CalibrationRun | None:
-        """The newest complete run (of `backend` when given), with its measurements."""
-        query = "SELECT id FROM runs WHERE status = 'complete'"
+        """The newest complete, full (not --only) run (of `backend` when given), with measurements."""
+        query = "SELECT id FROM runs WHERE status = 'complete' AND partial = 0"
         args: tuple = ()
         if backend:
             query += " AND backend = ?"
@@ -165,6 +170,7 @@ def _run_from_row(row, measurements: list[Measurement]) -> CalibrationRun:
     return CalibrationRun(
         id=row["id"], backend=row["backend"], started_at=row["started_at"],
         finished_at=row["finished_at"], quick=bool(row["quick"]), complete=row["status"] == "complete",
+        partial=bool(row["partial"]),
         capplan_version=row["capplan_version"],
         fingerprint=Fingerprint.model_validate(json.loads(row["fingerprint"])),
         measurements=measurements)
@@ -189,10 +195,7 @@ def open_store(path: str | Path | None = None) -> CalibrationStore:
         raise InputError(f"cannot open calibration store: {exc}", source=src) from None
     conn.row_factory = sqlite3.Row
     try:
-        _check_identity(conn, src)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        _initialise(conn, src)
+        _retry_busy(lambda: _prepare(conn, src))
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise InputError(f"is not a capplan calibration store ({exc}); nothing was changed",
@@ -201,6 +204,28 @@ def open_store(path: str | Path | None = None) -> CalibrationStore:
         conn.close()
         raise
     return CalibrationStore(p, conn)
+
+
+def _prepare(conn: sqlite3.Connection, src: str) -> None:
+    _check_identity(conn, src)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    _initialise(conn, src)
+
+
+def _retry_busy(fn, timeout_s: float = BUSY_TIMEOUT_S):
+    """Run fn, retrying while another process holds a lock SQLite's busy handler does not
+    wait for (e.g. the moment a new file switches to WAL)."""
+    import time
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _check_header(p: Path) -> None:
@@ -215,9 +240,16 @@ def _check_header(p: Path) -> None:
 
 
 def _check_identity(conn: sqlite3.Connection, src: str) -> None:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    own_tx = not conn.in_transaction
+    if own_tx:                     # one read snapshot: another process may be initialising
+        conn.execute("BEGIN")
+    try:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        if own_tx:
+            conn.execute("COMMIT")
     if app_id == 0 and tables == 0:
         return                                    # a new or empty database: ours to initialise
     if app_id != APPLICATION_ID:

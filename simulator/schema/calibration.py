@@ -77,6 +77,7 @@ class CalibrationRun(Frozen):
     started_at: str                        # ISO 8601 UTC
     finished_at: str | None = None
     quick: bool = False
+    partial: bool = False                  # only some tests (--only): never used as the latest
     complete: bool = False
     capplan_version: str = ""
     fingerprint: Fingerprint

@@ -40,10 +40,13 @@ def test_round_trip_and_latest_complete(tmp_path):
         latest = st.latest_complete("numpy")
         assert latest.id == second and latest.complete and latest.measurements == [meas(7)]
         runs = st.list_runs()
-        assert [r.id for r in runs] == [first, second, pending]
+        assert [r.id for r in runs][:3] == [first, second, pending]
         assert [r.complete for r in runs] == [True, True, False]
         assert st.get_run(first).measurements == [meas(i) for i in range(1, 6)]
         assert st.latest_complete("cupy") is None
+        subset = st.begin_run(FP, quick=True, partial=True)       # an --only run: kept, never latest
+        st.finish_run(subset, [meas(9)])
+        assert st.latest_complete("numpy").id == second and st.get_run(subset).partial
     with open_store(path) as st:                           # reopen: still there
         assert st.get_run(first).fingerprint == FP
 
@@ -231,3 +234,15 @@ def test_a_directory_and_an_empty_file(tmp_path):
     empty.touch()
     with open_store(empty) as st:             # an empty file is a new store
         assert st.list_runs() == []
+
+
+def test_processes_creating_a_new_store_at_the_same_moment_all_succeed(tmp_path):
+    code = "import sys\nfrom simulator.calibrate.store import open_store\nopen_store(sys.argv[1]).close()"
+    for trial in range(4):
+        path = tmp_path / f"s{trial}.sqlite"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=REPO, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        for p in procs:
+            assert p.wait(timeout=60) == 0, p.stderr.read()[-500:]
+        with open_store(path) as st:
+            assert st.list_runs() == []
