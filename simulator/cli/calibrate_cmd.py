@@ -117,8 +117,8 @@ def summary_rows(o) -> list[dict]:
         if cls == "matmul":
             best = max(ms, key=lambda m: m.flops_per_s)
             peak = o.fit.peak_flops_per_s.get(dtype) or o.base.peak_flops_per_s.get(dtype)
-            rate, text = best.flops_per_s, f"{best.flops_per_s / 1e12:.3f} TFLOP/s"
-            ptext = f"{peak / 1e12:.3f} TFLOP/s" if peak else "-"
+            rate, text = best.flops_per_s, _flops(best.flops_per_s)
+            ptext = _flops(peak) if peak else "-"
         else:
             best = max(ms, key=lambda m: m.bytes_per_s)
             peak = o.fit.bandwidth_bytes_per_s
@@ -127,6 +127,10 @@ def summary_rows(o) -> list[dict]:
         rows.append({"test": test, "dtype": dtype, "sizes": len(ms), "best": text, "at": best.shape,
                      "peak": ptext, "fraction": rate / peak if peak else None})
     return rows
+
+
+def _flops(rate: float) -> str:
+    return f"{rate / 1e12:.1f} TFLOP/s" if rate >= 1e12 else f"{rate / 1e9:.1f} GFLOP/s"
 
 
 def _render_calibration(console: Console, o) -> None:

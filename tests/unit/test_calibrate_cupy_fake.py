@@ -40,6 +40,9 @@ def _fake_cupy() -> types.ModuleType:
                                     get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3)
 
     def elementwise_kernel(in_params, out_params, body, name):
+        if name == "capplan_gelu":
+            return lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+
         def run(b, c, s, a):
             np.multiply(c, s, out=a)
             np.add(a, b, out=a)
@@ -54,6 +57,8 @@ def fake_cupy(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", cp)
     import simulator.calibrate.bench_cupy as bc
     monkeypatch.setattr(bc, "_TRIAD", None)
+    from simulator.calibrate import kernels
+    monkeypatch.setattr(kernels, "_FUSED", {})
     return cp
 
 
@@ -81,6 +86,9 @@ def test_cupy_clock_and_executor_on_the_stand_in(fake_cupy):
     steps = prepare(g, fake_cupy, np.random.default_rng(0))
     total, laps = cupy_clock([s.run for s in steps])
     assert len(laps) == len(steps) and total == pytest.approx(sum(laps))
+    from simulator.calibrate import kernels
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    np.testing.assert_allclose(kernels.gelu(fake_cupy, x), kernels.gelu(np, x.copy()), rtol=1e-5)
 
 
 def test_gpu_fit_uses_the_matching_datasheet_profile(fake_cupy):
