@@ -25,10 +25,18 @@ def find_curve(profile: HardwareProfile, op_class: str, dtype: str) -> Efficienc
 
 
 def interpolate_log(sizes, fractions, x):
-    """Piecewise-linear interpolation in log10(x), clamped at the end points."""
-    xs = np.log10(np.asarray(sizes, dtype=float))
-    ys = np.asarray(fractions, dtype=float)
-    return np.interp(np.log10(np.maximum(np.asarray(x, dtype=float), 1e-30)), xs, ys)
+    """Piecewise power-law interpolation: log(fraction) linear in log(size), clamped at the ends.
+
+    Interpolating in log-log space keeps time = size / (peak * fraction)
+    non-decreasing in size between points whenever the points themselves are
+    (local slope <= 1), and it is exact for the latency-bound regime
+    fraction ~ size of the launch-floor curves c / (1 + c * peak * t0 / size).
+    Linear interpolation of the fraction itself overstates it between points
+    and can make a larger op cheaper than a smaller one.
+    """
+    xs = np.log(np.asarray(sizes, dtype=float))
+    ys = np.log(np.asarray(fractions, dtype=float))
+    return np.exp(np.interp(np.log(np.maximum(np.asarray(x, dtype=float), 1e-30)), xs, ys))
 
 
 def efficiency(profile: HardwareProfile, op_class: str, dtype: str, size, default: float = 1.0):
