@@ -12,8 +12,9 @@ the file. `layouts` enumerates, as NumPy columns, every layout of
   domain of the cluster (tensor-parallel all-reduces on the scale-out network are dominated);
 - pp divides the layers; cp (context parallel) only for sequences >= 8192
   tokens; ep divides the experts and the data-parallel degree (MoE only);
-- dp = devices / (tp*pp*cp) divides the global batch; the micro-batch divides
-  the per-replica batch;
+- dp = devices / (tp*pp*cp) divides the global batch; the micro-batch (a power
+  of two up to 64, or the whole per-replica batch when that is at most 64)
+  divides the per-replica batch;
 - recompute in {none, selective, full}; ZeRO stage 0..3 (> 0 only with dp > 1);
 - schedule 1f1b or gpipe, and interleaved with v virtual stages when v divides
   the layers per stage and the micro-batch count is a multiple of pp;
@@ -115,7 +116,8 @@ def layouts(arch, devices: int, workload, scale_up_domain: int) -> dict:
         for ep in eps:
             if dp % ep:
                 continue
-            for mb in (m for m in MICRO_BATCHES if per_replica % m == 0):
+            options = sorted(set(MICRO_BATCHES) | ({per_replica} if per_replica <= MICRO_BATCHES[-1] else set()))
+            for mb in (m for m in options if per_replica % m == 0):
                 m_count = per_replica // mb
                 scheds = [("1f1b", 1)]
                 if pp > 1:
