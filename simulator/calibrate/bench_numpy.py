@@ -51,12 +51,14 @@ def _bmm_shapes(quick: bool) -> list[tuple[int, int, int, int]]:
 
 
 def _conv_shapes(quick: bool) -> list[tuple[int, int, int, int, int, int]]:
-    # (n, cin, h=w, cout, k, stride): CNN-like layers from the stem to deep stages
-    shapes = [(8, 3, 64, 32, 3, 1), (8, 32, 32, 64, 3, 1), (8, 64, 16, 128, 3, 1),
-              (4, 128, 8, 256, 3, 1), (8, 64, 16, 64, 1, 1)]
+    """(n, cin, h=w, cout, k, stride): a VGG-style ladder (Simonyan & Zisserman 2015: two 3x3
+    convs per stage, width doubling as resolution halves) from 16 to 256 channels, plus a 1x1."""
+    ladder = [(3, 64, 16), (16, 64, 16), (16, 32, 32), (32, 32, 32), (32, 16, 64), (64, 16, 64),
+              (64, 8, 128), (128, 8, 128), (128, 4, 256)]
+    batch = 8 if quick else 16
+    shapes = [(batch, cin, hw, cout, 3, 1) for cin, hw, cout in ladder] + [(batch, 64, 16, 64, 1, 1)]
     if not quick:
-        shapes += [(16, 3, 128, 64, 7, 2), (8, 128, 16, 128, 3, 1), (4, 256, 8, 512, 3, 1),
-                   (8, 256, 16, 64, 1, 1)]
+        shapes += [(16, 3, 128, 64, 7, 2), (16, 256, 8, 64, 1, 1), (16, 256, 4, 512, 3, 1)]
     return shapes
 
 
