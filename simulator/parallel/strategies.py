@@ -91,15 +91,25 @@ def tensor_comm(ctx: LoweringContext) -> list[Comm]:
 
 @strategy("sequence")
 def sequence_comm(ctx: LoweringContext) -> list[Comm]:
-    """TP with SP: each all-reduce becomes an all-gather and a reduce-scatter (same volume)."""
+    """TP with SP: each all-reduce becomes an all-gather and a reduce-scatter (same volume).
+
+    The all-gathered input of each column-parallel GEMM is not kept for its
+    weight gradient: backward gathers it again (Korthikanti et al. 2022, sec. 4.2.2;
+    full recompute regathers it anyway). Megatron-LM issues that all-gather
+    asynchronously ahead of the data-gradient GEMM, so it hides behind the
+    layer's backward compute unless the link is slower than the GEMMs.
+    """
     if ctx.tp <= 1 or not ctx.sequence_parallel:
         return []
     g, s = ctx.group("tp"), ctx.activation_bytes
     bwd = 2.0 * (1.0 + _replays(ctx))
-    return [Comm("sp_allgather", "all_gather", s, g, 2.0, "layer_fwd"),
-            Comm("sp_reducescatter", "reduce_scatter", s, g, 2.0, "layer_fwd"),
-            Comm("sp_allgather", "all_gather", s, g, bwd, "layer_bwd"),
-            Comm("sp_reducescatter", "reduce_scatter", s, g, bwd, "layer_bwd")]
+    comms = [Comm("sp_allgather", "all_gather", s, g, 2.0, "layer_fwd"),
+             Comm("sp_reducescatter", "reduce_scatter", s, g, 2.0, "layer_fwd"),
+             Comm("sp_allgather", "all_gather", s, g, bwd, "layer_bwd"),
+             Comm("sp_reducescatter", "reduce_scatter", s, g, bwd, "layer_bwd")]
+    if ctx.recompute != "full":
+        comms.append(Comm("sp_allgather_wgrad", "all_gather", s, g, 2.0, "layer_bwd", "layer"))
+    return comms
 
 
 @strategy("context")

@@ -58,6 +58,23 @@ def test_sequence_parallel_swaps_all_reduce_for_gather_and_scatter():
     assert kinds == {"all_gather", "reduce_scatter"}
 
 
+def test_sequence_parallel_regathers_the_gemm_input_for_weight_gradients(a100):
+    """Korthikanti 2022 sec. 4.2.2: one extra all-gather per column-parallel GEMM in backward,
+    issued ahead of the data-gradient GEMM (hidden on NVLink, exposed on a slow link)."""
+    redo = [c for c in lower(ctx(sequence_parallel=True, recompute="selective")) if c.name == "sp_allgather_wgrad"]
+    assert len(redo) == 1 and redo[0].count == 2 and redo[0].scope == "layer_bwd" and redo[0].overlap == "layer"
+    assert not [c for c in lower(ctx(sequence_parallel=True, recompute="full")) if c.name == "sp_allgather_wgrad"]
+    from simulator.parallel.costing import layer_cost
+    c = ctx(sequence_parallel=True, recompute="selective")
+    fast = layer_cost(GPT, c, a100, C.tiers_from_profile(a100), "bf16")
+    slow_tier = C.Tier("slow", 1e9, 1e-5)
+    slow = layer_cost(GPT, c, a100, C.Tiers(slow_tier, slow_tier, 8), "bf16")
+    ag = C.all_gather_s(c.activation_bytes, 8, slow_tier)
+    direct = 2 * (ag + C.reduce_scatter_s(c.activation_bytes, 8, slow_tier))
+    assert fast.bwd_comm_s == pytest.approx(fast.fwd_comm_s)           # hidden behind the GEMMs on NVLink
+    assert slow.bwd_comm_s == pytest.approx(direct + 2 * ag - slow.bwd_compute_s)   # what outlasts compute shows
+
+
 def test_expert_parallel_adds_all_to_all_and_zero3_adds_gathers():
     moe = [c for c in lower(ctx(arch=MOE, tp=1, ep=8, dp=8)) if c.kind == "all_to_all"]
     assert sum(c.count for c in moe if c.scope == "layer_fwd") == 2
