@@ -32,7 +32,8 @@ def calibrate_command(
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra hardware profile folder"),
     statistic: str = typer.Option("median", "--statistic", help=STAT_HELP + " (used by the fit and --export)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="NumPy backend: BLAS threads "
-                                          "(default: the BLAS default; validate reuses the count)"),
+                                          "(default: the BLAS default, or 1 timed in CPU time when the "
+                                          "machine is already busy; validate reuses the count)"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
 ) -> None:
     """Run microbenchmarks on this device, store them, fit efficiency curves, optionally export.
