@@ -115,14 +115,42 @@ def numpy_fingerprint() -> Fingerprint:
     return Fingerprint(backend="numpy", device=f"{cpu_model()} ({threads} BLAS threads)", fields=fields)
 
 
-def busy_notice() -> str | None:
-    """A one-line warning when other work already loads this machine's CPUs (1-minute load)."""
+def _cpu_times() -> tuple[float, float] | None:
+    """(idle, total) jiffies of all CPUs from /proc/stat (None where unavailable)."""
     try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
         return None
+    values = [float(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)      # idle + iowait
+    return idle, sum(values[:8])
+
+
+def others_cpu_fraction(window_s: float = 0.3) -> float | None:
+    """Fraction of the machine's CPU time used by other processes while this one sleeps."""
+    import time
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(window_s)
+    second = _cpu_times()
+    total = second[1] - first[1]
+    if total <= 0:
+        return None
+    return max(0.0, 1.0 - (second[0] - first[0]) / total)
+
+
+def busy_notice(threshold: float = 0.25) -> str | None:
+    """A one-line warning when other processes already use the CPUs (sampled for 0.3 s from
+    /proc/stat, else the 1-minute load average); None on a quiet machine."""
     cpus = usable_cpus()
-    if load <= 0.75 * cpus:
+    used = others_cpu_fraction()
+    if used is None:
+        try:
+            used = os.getloadavg()[0] / cpus
+        except (OSError, AttributeError):
+            return None
+    if used <= threshold:
         return None
-    return (f"machine busy: load average {load:.1f} on {cpus} CPUs before measuring; timings are "
-            f"inflated and noisy (measure on a quiet machine, or use --statistic min)")
+    return (f"machine busy: other processes use {100 * min(used, 1.0):.0f}% of the {cpus} CPUs; "
+            f"timings are inflated and noisy (measure on a quiet machine, or use --statistic min)")

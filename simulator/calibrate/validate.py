@@ -74,7 +74,7 @@ def predict_op_s(profile: HardwareProfile, attrs: dict) -> float:
                            attrs.get("gemm_mnk")))
 
 
-def validate(backend: str = "auto", *, store: str | Path | None = None, repeats: int = 7,
+def validate(backend: str = "auto", *, store: str | Path | None = None, repeats: int = 11,
              cases: Iterable[str] | None = None, profiles_dir=None, seed: int = 0,
              statistic: str = "median") -> ValidationReport:
     """Measure and predict every case with the latest calibration of the chosen backend.

@@ -165,7 +165,7 @@ def _render_calibration(console: Console, o) -> None:
 def validate_command(
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
-    repeats: int = typer.Option(7, "--repeats", min=1, help="timed passes per case (median taken)"),
+    repeats: int = typer.Option(11, "--repeats", min=1, help="timed passes per case (median taken)"),
     case: Optional[str] = typer.Option(None, "--case", help="comma-separated case names (default: all)"),
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra hardware profile folder"),
     statistic: str = typer.Option("median", "--statistic", help=STAT_HELP),

@@ -48,3 +48,20 @@ def test_time_call_takes_median_of_repeats_with_a_fake_timer():
 
 def test_gemm_flops():
     assert gemm_flops(2, 3, 4) == 48.0
+
+
+def test_busy_notice_follows_the_measured_cpu_use(monkeypatch):
+    from simulator.calibrate import fingerprint
+    frac = fingerprint.others_cpu_fraction(0.05)
+    assert frac is None or 0.0 <= frac <= 1.0
+    monkeypatch.setattr(fingerprint, "others_cpu_fraction", lambda window_s=0.3: 0.6)
+    assert "machine busy" in fingerprint.busy_notice()
+    monkeypatch.setattr(fingerprint, "others_cpu_fraction", lambda window_s=0.3: 0.05)
+    assert fingerprint.busy_notice() is None
+
+
+def test_thread_timer_counts_only_this_threads_cpu_time():
+    import time as _time
+    from simulator.calibrate.harness import thread_timer, wall_timer
+    assert thread_timer(lambda i: _time.sleep(0.02), 1, 0) < 0.01     # sleeping uses no CPU
+    assert wall_timer(lambda i: _time.sleep(0.02), 1, 0) >= 0.02
