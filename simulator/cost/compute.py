@@ -86,12 +86,15 @@ def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, g
     op_class = op_class_of(kind)
     if kind in ("attention_score", "attention_context") and find_curve(profile, "attention", dtype):
         op_class = "attention"
-    eff = efficiency(profile, op_class, dtype, flops, default=1.0)
-    if gemm_mnk is not None and op_class != "memory":
-        m, n, k = gemm_mnk
-        batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
-        eff = eff * wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
-    return eff
+    if gemm_mnk is None or op_class == "memory":
+        return efficiency(profile, op_class, dtype, flops, default=1.0)
+    m, n, k = gemm_mnk
+    batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
+    wave = wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
+    # The padded tile grid does flops / wave of work; the curve (which embeds the
+    # launch floor, time = F/(peak*c) + t0) is read at that padded size, so the
+    # floor is paid once and not inflated by the padding.
+    return wave * efficiency(profile, op_class, dtype, np.asarray(flops, dtype=float) / wave, default=1.0)
 
 
 def memory_efficiency(profile: HardwareProfile, bytes_moved):
