@@ -33,7 +33,7 @@ PARETO_SIMULATED = 4  # at most this many Pareto points re-simulated
 def _as_scenario(scenario, overrides) -> tuple[Scenario, dict, str]:
     if isinstance(scenario, Scenario):
         return scenario, scenario.model_dump(mode="json", exclude_unset=True), scenario.name
-    from simulator.loading import apply_overrides, parse_set_value
+    from simulator.loading import apply_overrides, parse_set_value, resolve_relative_paths
     path = Path(scenario)
     raw = read_mapping(path)
     plain = []
@@ -46,6 +46,7 @@ def _as_scenario(scenario, overrides) -> tuple[Scenario, dict, str]:
             plain.append(item)
     if plain:
         raw = apply_overrides(raw, plain)
+    raw = resolve_relative_paths(raw, path.resolve().parent)
     return validate(Scenario, raw, str(path)), raw, str(path)
 
 
