@@ -90,7 +90,8 @@ def main(argv: list[str]) -> int:
               f"{r['predicted_step_s']:8.2f} {r['published_step_s']:8.2f} {r['error']:+7.1%} {r['mfu']:6.1%} "
               f"{r['bubble_s']:8.2f} {r['comm_s']:7.2f} {r['memory_gib']:7.1f}")
     worst = max(abs(r["error"]) for r in res)
-    print(f"max |error| = {worst:.1%} over {len(res)} rows")
+    mean = sum(r["error"] for r in res) / len(res)
+    print(f"max |error| = {worst:.1%}, mean signed error {mean:+.1%} over {len(res)} rows")
     for m, (p, q) in speedups(res).items():
         print(f"{m}: full/seqsel speed-up predicted {p:.3f}, published {q:.3f}")
     return 0

@@ -1,0 +1,33 @@
+"""BLOOM-176B (Megatron-DeepSpeed, 384 A100s, Jean Zay): the logged iteration time within +-25%.
+
+A run outside the Megatron-LM family, kept as an honest out-of-family check:
+capplan prices Megatron-LM's kernels, scatter/gather point-to-point and
+schedule, and predicts this DeepSpeed-pipeline run about 22% too fast (see
+benchmarks/bloom176b.py for what it cannot express). The tolerance is what the
+model achieves, not a target; the test also pins the sign so an improvement or
+a regression shows up.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOLERANCE = 0.25
+
+
+@pytest.fixture(scope="module")
+def table():
+    spec = importlib.util.spec_from_file_location("bloom176b", REPO / "benchmarks" / "bloom176b.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.evaluate()
+
+
+def test_bloom_iteration_time_within_tolerance_and_predicted_fast(table):
+    (r,) = table
+    assert abs(r["error"]) <= TOLERANCE, f"predicted {r['predicted_step_s']:.1f} s vs {r['published_step_s']:.1f} s"
+    assert r["error"] < 0, "the model was optimistic for this run; a change of sign needs a look"
+    assert r["fits"], f"BLOOM trained in 80 GB per GPU; model says {r['memory_gib']:.1f} GiB"
