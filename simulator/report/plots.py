@@ -88,12 +88,14 @@ def pareto_plot(report: PlanReport) -> bytes | None:
 def throughput_plot(report: PlanReport) -> bytes | None:
     col = "output_tokens_per_s" if report.kind == "serving" else "tokens_per_s"
     best = best_per(report, lambda c: c.hardware)
-    rows = [(hw, getattr(c, col)) for hw, c in best.items() if _finite(getattr(c, col))]
+    # per device, so clusters of different sizes compare; the bar says how many devices
+    rows = [(f"{hw}\nx {c.devices}", getattr(c, col) / c.devices) for hw, c in best.items()
+            if _finite(getattr(c, col)) and c.devices]
     if not rows:
         return None
-    fig, ax = _figure("Throughput per hardware (best candidate each)")
+    fig, ax = _figure(f"Throughput per device (best candidate by {report.objective} on each hardware)")
     ax.bar([r[0] for r in rows], [r[1] for r in rows], color="#55a868")
-    ax.set_ylabel("output tokens/s" if report.kind == "serving" else "training tokens/s")
+    ax.set_ylabel("output tokens/s per device" if report.kind == "serving" else "training tokens/s per device")
     ax.tick_params(axis="x", rotation=20)
     return _png(fig)
 
