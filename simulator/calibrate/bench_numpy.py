@@ -34,19 +34,26 @@ def _triad(a, b, c, s: float) -> None:
 def _gemm_shapes(quick: bool) -> list[tuple[int, int, int]]:
     square = [64, 128, 256, 512, 1024, 2048] if quick else [32, 64, 128, 256, 384, 512, 768, 1024,
                                                             1536, 2048, 3072]
-    # tokens x hidden-size shapes of DL layers (rows = batch*seq, cols/inner = widths)
-    skinny = [(16, 1024, 1024), (128, 2048, 512), (256, 4096, 1024), (512, 1024, 4096),
-              (1024, 256, 1024), (2048, 512, 128), (512, 64, 2048)]
+    # tokens x hidden-size shapes of DL layers (rows = batch*seq, cols/inner = widths): a grid of
+    # 128/512 rows over BERT/GPT-2 widths (768, 3072 = 4x768) and 2048, plus skinny extremes
+    grid = [(m, n, k) for m in (128, 512) for n, k in ((768, 768), (3072, 768), (768, 3072), (2048, 2048))]
+    skinny = grid + [(16, 1024, 1024), (256, 4096, 1024), (1024, 256, 1024), (2048, 512, 128),
+                     (512, 64, 2048)]
     if not quick:
         skinny += [(1, 4096, 4096), (64, 4096, 1024), (4096, 256, 1024), (2048, 2048, 512)]
     return [(n, n, n) for n in square] + skinny
 
 
 def _bmm_shapes(quick: bool) -> list[tuple[int, int, int, int]]:
-    # (batch*heads, m, n, k): attention score (s x s x d) and context (s x d x s) per head
-    shapes = [(8, 128, 128, 64), (8, 128, 64, 128), (12, 256, 256, 64), (12, 256, 64, 256)]
+    """(batch*heads, m, n, k): attention score (s x s x d) and context (s x d x s) per head for
+    the two common head sizes d = 64 (GPT-2, BERT) and 128 (Llama) at 128 and 256 tokens."""
+    shapes = []
+    for d in (64, 128):
+        for seq in (128, 256):
+            heads = 2048 // (d * 2) if quick else 4096 // (d * 2)
+            shapes += [(heads, seq, seq, d), (heads, seq, d, seq)]
     if not quick:
-        shapes += [(16, 512, 512, 64), (16, 512, 64, 512), (32, 64, 64, 64)]
+        shapes += [(16, 512, 512, 64), (16, 512, 64, 512)]
     return shapes
 
 

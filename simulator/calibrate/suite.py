@@ -69,8 +69,8 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
     tasks: list[Task] = [_launch_task(backend, settings, rng)]
     for i, dtype in enumerate(backend.gemm_dtypes):
         for m, n, k in backend.gemm_shapes(quick):
-            if quick and i > 0 and gemm_flops(m, n, k) > QUICK_SECONDARY_MAX_FLOPS:
-                continue          # quick: the largest GEMMs only for the first (main) dtype
+            if quick and i > 0 and (gemm_flops(m, n, k) > QUICK_SECONDARY_MAX_FLOPS or not m == n == k):
+                continue          # quick: other dtypes get only the square GEMMs up to 1024
             tasks.append(_gemm_task(backend, settings, rng, dtype, m, n, k))
     main_dtype = "fp32" if "fp32" in backend.gemm_dtypes else next(iter(backend.gemm_dtypes))
     for b, m, n, k in backend.bmm_shapes(quick):

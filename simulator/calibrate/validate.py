@@ -20,7 +20,7 @@ import numpy as np
 from simulator.calibrate.backends import resolve_backend
 from simulator.calibrate.bench_numpy import blas_threads_limit
 from simulator.calibrate.cases import CASES, build_case
-from simulator.calibrate.execute import does_work, prepare
+from simulator.calibrate.execute import prepare
 from simulator.calibrate.run import latest_profile
 from simulator.cost.compute import op_time_s
 from simulator.schema.hardware import HardwareProfile
@@ -89,38 +89,42 @@ def validate(backend: str = "auto", *, store: str | Path | None = None, repeats:
     run, profile = latest_profile(name, store, profiles_dir, statistic)
     xp, clock = _array_module(name, run.fingerprint.fields.get("timer", "wall"))
     scale = 8 if name == "cupy" else 1
-    results = []
     threads = int(run.fingerprint.fields.get("blas_threads", "0") or 0) if name == "numpy" else None
+    names = list(cases) if cases else list(CASES)
+    graphs = {case: build_case(case, scale) for case in names}
     with blas_threads_limit(threads):     # the thread count the calibration measured with
-        for case in (list(cases) if cases else list(CASES)):
-            g = build_case(case, scale)
-            results.append(_run_case(case, g, profile, xp, clock, repeats,
-                                     np.random.default_rng(seed), statistic))
+        results = _run_cases(graphs, profile, xp, clock, repeats, seed, statistic)
     return ValidationReport(name, run.fingerprint.device, run.id or 0, run.finished_at or "",
                             profile.name, results, notice, statistic)
 
 
-def _run_case(name, g, profile, xp, clock, repeats, rng, statistic) -> CaseResult:
+def _run_cases(graphs, profile, xp, clock, repeats, seed, statistic) -> list[CaseResult]:
+    """Warm up every case, then time them in interleaved rounds (case A, B, C, A, B, C, ...)
+    so that a slow spell of a shared machine affects every case alike."""
     reduce = np.min if statistic == "min" else np.median
-    steps = prepare(g, xp, rng)
+    steps = {name: prepare(g, xp, np.random.default_rng(seed)) for name, g in graphs.items()}
     for _ in range(WARMUP_PASSES):
-        clock([s.run for s in steps])
-    totals, per_op = [], []
+        for st in steps.values():
+            clock([s.run for s in st])
+    samples: dict[str, list] = {name: [] for name in graphs}
     for _ in range(repeats):
-        total, laps = clock([s.run for s in steps])
-        totals.append(total)
-        per_op.append(laps)
-    laps_median = reduce(np.asarray(per_op), axis=0)
+        for name, st in steps.items():
+            samples[name].append(clock([s.run for s in st]))
+    return [_result(name, graphs[name], profile, steps[name], samples[name], reduce) for name in graphs]
+
+
+def _result(name, g, profile, steps, samples, reduce) -> CaseResult:
+    totals = [t for t, _ in samples]
+    laps = reduce(np.asarray([l for _, l in samples]), axis=0)
     by_kind: dict[str, dict[str, float]] = {}
     predicted = 0.0
-    for step, measured in zip(steps, laps_median):
+    for step, measured in zip(steps, laps):
         p = predict_op_s(profile, g.nodes[step.node])
         predicted += p
         row = by_kind.setdefault(step.kind, {"ops": 0, "measured_s": 0.0, "predicted_s": 0.0})
         row["ops"] += 1
         row["measured_s"] += float(measured)
         row["predicted_s"] += p
-    assert all(does_work(g.nodes[s.node]) for s in steps)
     return CaseResult(name, len(steps), float(reduce(totals)), predicted, by_kind)
 
 
