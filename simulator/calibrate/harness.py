@@ -5,8 +5,11 @@ median of several timed samples; a sample batches `inner` calls so that it
 lasts well above the timer's resolution; data is random (never zeros, so no
 zero-skipping or denormal shortcuts) and, where asked, operands rotate over
 several buffer sets whose total footprint exceeds the last-level cache, so
-caches do not flatter the numbers. The timer is pluggable: wall clock on a
-CPU, CUDA events on a GPU (simulator/calibrate/bench_cupy.py).
+caches do not flatter the numbers. The timer is pluggable: the thread's CPU
+time for single-threaded NumPy (other processes on a shared machine cannot
+inflate it), the wall clock for multi-threaded BLAS, CUDA events on a GPU
+(simulator/calibrate/bench_cupy.py). The suite measures each compute test in
+two rounds far apart in time and keeps the faster one (suite.best_of_rounds).
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ class Settings:
     max_inner: int = 20000
 
 
-QUICK = Settings(warmup=1, repeats=7, min_sample_s=2e-3)
+QUICK = Settings(warmup=1, repeats=5, min_sample_s=2e-3)
 FULL = Settings(warmup=3, repeats=9, min_sample_s=4e-3)
 
 

@@ -25,6 +25,7 @@ from simulator.schema.hardware import HardwareProfile
 
 SMOKE_ENV = "CAPPLAN_CALIBRATE_SMOKE"      # tests: tiny sweeps, a few repeats
 SMOKE = Settings(warmup=1, repeats=3, min_sample_s=2e-4)
+DEFAULT_CPU_THREADS = 1     # reproducible on shared machines: one core, timed in CPU time
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,18 @@ def calibrate(backend: str = "auto", *, quick: bool = False, store: str | Path |
               threads: int | None = None) -> Outcome:
     """Run the microbenchmarks, store the run, fit it and (optionally) write the profile.
 
-    `threads` limits the BLAS threads of the NumPy backend (recorded in the fingerprint;
-    `validate` then uses the same count). Left unset on a machine that other processes
-    already keep busy, the NumPy backend measures with one BLAS thread and the thread's
-    CPU time, so their load does not distort the numbers (a note says so).
+    `threads` sets the BLAS threads of the NumPy backend (recorded in the fingerprint;
+    `validate` then uses the same count and clock). The default is one thread timed in
+    the thread's CPU time, which other processes on a shared machine cannot inflate; with
+    more threads the wall clock is used (and a busy machine is reported).
     """
     from simulator.calibrate.bench_numpy import blas_threads_limit
     from simulator.calibrate.fingerprint import busy_notice
     t0 = time.perf_counter()
-    busy = busy_notice()
     name, notice = resolve_backend(backend)
     smoke = bool(os.environ.get(SMOKE_ENV))
-    if busy and name == "numpy" and threads is None:
-        threads = 1
-        busy += "; measuring with 1 BLAS thread and CPU time instead (pass --threads N to override)"
+    threads = threads or DEFAULT_CPU_THREADS
+    busy = busy_notice() if threads > 1 else None
     with blas_threads_limit(threads if name == "numpy" else None):
         bk = make_backend(name, smoke=smoke)
         out = _calibrate(bk, name, notice, smoke, quick, store, export, only, progress,

@@ -84,9 +84,10 @@ def validate(backend: str = "auto", *, store: str | Path | None = None, repeats:
     """
     from simulator.calibrate.fingerprint import busy_notice
     name, notice = resolve_backend(backend)
-    busy = busy_notice() if name == "numpy" else None
-    notice = "; ".join(x for x in (notice, busy) if x) or None
     run, profile = latest_profile(name, store, profiles_dir, statistic)
+    wall = name == "numpy" and run.fingerprint.fields.get("timer") != "thread_cpu"
+    busy = busy_notice() if wall else None
+    notice = "; ".join(x for x in (notice, busy) if x) or None
     xp, clock = _array_module(name, run.fingerprint.fields.get("timer", "wall"))
     scale = 8 if name == "cupy" else 1
     threads = int(run.fingerprint.fields.get("blas_threads", "0") or 0) if name == "numpy" else None

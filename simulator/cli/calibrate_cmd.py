@@ -31,9 +31,10 @@ def calibrate_command(
                                        "(launch, gemm, bmm, conv, copy, add, scale, triad, exp, sum, ...)"),
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra hardware profile folder"),
     statistic: str = typer.Option("median", "--statistic", help=STAT_HELP + " (used by the fit and --export)"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="NumPy backend: BLAS threads "
-                                          "(default: the BLAS default, or 1 timed in CPU time when the "
-                                          "machine is already busy; validate reuses the count)"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="NumPy backend: BLAS threads. Default 1, "
+                                          "timed in the thread's CPU time (reproducible on a shared "
+                                          "machine); more threads are timed by the wall clock. "
+                                          "validate reuses the count"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
 ) -> None:
     """Run microbenchmarks on this device, store them, fit efficiency curves, optionally export.
