@@ -65,3 +65,14 @@ def test_thread_timer_counts_only_this_threads_cpu_time():
     from simulator.calibrate.harness import thread_timer, wall_timer
     assert thread_timer(lambda i: _time.sleep(0.02), 1, 0) < 0.01     # sleeping uses no CPU
     assert wall_timer(lambda i: _time.sleep(0.02), 1, 0) >= 0.02
+
+
+def test_best_of_rounds_keeps_the_faster_round_in_first_order():
+    from simulator.calibrate.suite import best_of_rounds
+    from simulator.schema.calibration import Measurement
+
+    def m(shape, t):
+        return Measurement(test="gemm", op_class="matmul", dtype="fp32", shape=shape, flops=1.0, bytes=1.0,
+                           duration_s=t, min_s=t, max_s=t, repeats=1)
+    out = best_of_rounds([m("a", 2.0), m("b", 1.0), m("a", 1.5), m("b", 3.0)])
+    assert [(x.shape, x.duration_s) for x in out] == [("a", 1.5), ("b", 1.0)]
