@@ -1,9 +1,10 @@
 """Bytes per device during training: weights, gradients, optimizer state, activations.
 
 Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO, section 3.1): 2 B weights
-+ 2 B gradients (fp16/bf16) + 12 B optimizer state (fp32 master copy, two
-fp32 moments) per parameter; ZeRO stage 1 shards the optimizer state over the
-data-parallel group, stage 2 also the gradients, stage 3 also the weights.
++ g B gradients + 12 B optimizer state (fp32 master copy, two fp32 moments) per
+parameter, where g is the gradient buffer's dtype (`grad_dtype`: 4 B for bf16
+under Megatron-LM, 2 B for fp16); ZeRO stage 1 shards the optimizer state over
+the data-parallel group, stage 2 also the gradients, stage 3 also the weights.
 Activations per transformer layer follow Korthikanti et al. 2022 ("Reducing
 Activation Recomputation in Large Transformer Models"), Table 2, with s the
 sequence per rank, b the micro-batch, h hidden, a heads, t the tensor-parallel
@@ -15,10 +16,39 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from simulator.schema.graph import TransformerArch
+from simulator.units import dtype_bytes as _dtype_bytes
 
 # bytes per parameter of the optimizer state (fp32 master weights counted here
 # when training in 16 bits): Adam = 2 moments; SGD/RMSprop = 1 state tensor
 _STATE_TENSORS = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}
+
+
+def grad_dtype(train_dtype: str, requested: str = "auto") -> str:
+    """The dtype gradients are accumulated in over micro-batches and reduced in over dp.
+
+    `auto` follows Megatron-LM: with --bf16 it forces
+    accumulate_allreduce_grads_in_fp32 ("bfloat16 requires gradient accumulation
+    and all-reduce to be done in fp32", megatron/arguments.py parse_args,
+    NVIDIA/Megatron-LM @ 00129014), and DistributedDataParallel then allocates
+    the contiguous `main_grad` buffer as torch.float (`_get_buffer_type`,
+    megatron/model/distributed.py), so the buffer is 4 B/param and the DP
+    all-reduce (or the distributed optimizer's reduce-scatter) moves fp32. With
+    --fp16 the flag defaults off (store_true), so the 2021 runs of Narayanan et
+    al. accumulate and all-reduce in fp16 (the buffer takes param.dtype). fp8
+    training runs on bf16 parameters (--bf16 --fp8-format), hence fp32 too;
+    fp32/tf32 keep fp32. An explicit fp32 | bf16 | fp16 overrides the rule
+    (e.g. Megatron's later --grad-reduce-in-bf16).
+    """
+    if requested != "auto":
+        return requested
+    if train_dtype in ("bf16", "fp8", "tf32", "fp32"):
+        return "fp32"
+    return train_dtype
+
+
+def grad_dtype_bytes(train_dtype: str, requested: str = "auto") -> float:
+    """Bytes per element of the gradient buffer (see `grad_dtype`)."""
+    return float(_dtype_bytes(grad_dtype(train_dtype, requested)))
 
 
 @dataclass(frozen=True)
@@ -108,10 +138,14 @@ def in_flight_microbatches(schedule: str, pp: int, stage: int, num_microbatches:
     return float(min(m, pp - stage))
 
 
-def state_bytes(params: float, *, dtype_bytes: float, optimizer: str, zero: int, dp: int) -> tuple[float, float, float]:
-    """(weights, gradients, optimizer) bytes per device for `params` local parameters."""
+def state_bytes(params: float, *, dtype_bytes: float, optimizer: str, zero: int, dp: int,
+                grad_bytes: float | None = None) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes per device for `params` local parameters.
+
+    `grad_bytes` per element of the gradient buffer (default: the weights' dtype).
+    """
     weights = params * dtype_bytes
-    grads = params * dtype_bytes
+    grads = params * (dtype_bytes if grad_bytes is None else grad_bytes)
     tensors = _STATE_TENSORS.get(optimizer, 2)
     master = 4.0 if dtype_bytes < 4 else 0.0
     opt = params * (4.0 * tensors + master)
@@ -127,7 +161,8 @@ def state_bytes(params: float, *, dtype_bytes: float, optimizer: str, zero: int,
 def stage_memory(arch: TransformerArch, *, layers: int, first: bool, last: bool, stage: int,
                  tp: int, pp: int, dp: int, cp: int, ep: int, sequence_parallel: bool, zero: int,
                  recompute: str, micro_batch: int, seq_len: int, dtype_bytes: float, optimizer: str,
-                 schedule: str, num_microbatches: int, virtual_stages: int = 1) -> MemoryBytes:
+                 schedule: str, num_microbatches: int, virtual_stages: int = 1,
+                 grad_bytes: float | None = None) -> MemoryBytes:
     """Memory of one pipeline stage's device (one tp/cp/dp rank; all ranks are alike)."""
     dense, expert = layer_params(arch)
     params = layers * (dense / tp + expert / (tp * ep))
@@ -135,7 +170,8 @@ def stage_memory(arch: TransformerArch, *, layers: int, first: bool, last: bool,
         params += embedding_params(arch) / tp
     if last and not (first and arch.tied_embeddings):
         params += head_params(arch) / tp
-    weights, grads, opt = state_bytes(params, dtype_bytes=dtype_bytes, optimizer=optimizer, zero=zero, dp=dp)
+    weights, grads, opt = state_bytes(params, dtype_bytes=dtype_bytes, optimizer=optimizer, zero=zero, dp=dp,
+                                      grad_bytes=grad_bytes)
     s = seq_len // cp
     act_bytes = max(dtype_bytes, 2.0)
     per_layer = activation_bytes_per_layer(arch, seq_len=s, micro_batch=micro_batch, tp=tp,

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s
-from simulator.cost.memory import MemoryBytes, embedding_params, head_params, layer_params, stage_memory
+from simulator.cost.memory import (MemoryBytes, embedding_params, grad_dtype_bytes, head_params, layer_params,
+                                   stage_memory)
 from simulator.parallel import transformer as T
 from simulator.parallel.plan import ResolvedPlan
 from simulator.parallel.strategies import Comm, LoweringContext, lower
@@ -174,27 +175,44 @@ def _buckets(total_bytes: float, bucket_bytes: float) -> list[float]:
 
 
 def optimizer_time_s(profile: HardwareProfile, local_params: float, dtype_b: float, optimizer: str,
-                     loss_scaled: bool = True) -> float:
+                     loss_scaled: bool = True, grad_b: float | None = None) -> float:
     """Memory-bound optimizer step over the local (possibly ZeRO-sharded) parameters.
 
     Mixed precision with fp32 master weights (Micikevicius et al. 2018; Megatron's
-    Float16Optimizer) passes over every parameter: copy the 16-bit gradient to
-    fp32 (read e, write 4 B), unscale and check for inf/NaN (fp16 loss scaling:
-    r/w 8 B), gradient-norm clipping (read 4, then scale r/w 8), the update (read
-    grad 4, master weight and each state tensor r/w 8 B), and the copy back to
-    16-bit weights (read 4, write e). Adam: 60 B per parameter in fp16, 52 in
-    bf16 (no loss scaling), 40 in fp32 (no copies).
+    Float16Optimizer) passes over every parameter: copy the g-byte gradient
+    buffer to fp32 (read g, write 4 B; none when the buffer is already fp32:
+    `main_param.grad = model_param.main_grad.float()` is then an alias,
+    megatron/optimizer/optimizer.py _copy_model_grads_to_main_grads), unscale and
+    check for inf/NaN (fp16 loss scaling: r/w 8 B), gradient-norm clipping (read
+    4, then scale r/w 8), the update (read grad 4, master weight and each state
+    tensor r/w 8 B), and the copy back to 16-bit weights (read 4, write e).
+    Adam: 60 B per parameter in fp16 (fp16 grads), 46 in bf16 (fp32 grads, no
+    loss scaling), 40 in fp32 (no copies). `grad_b` defaults to `dtype_b`.
     """
+    g = dtype_b if grad_b is None else grad_b
     states = 2 if optimizer in ("adam", "adamw") else 1
     update = 4.0 + 8.0 + 8.0 * states
     clip = 12.0
     if dtype_b >= 4:
         per_param = clip + update
     else:
-        per_param = (dtype_b + 4.0) + clip + update + (4.0 + dtype_b) + (8.0 if dtype_b == 2 and loss_scaled else 0.0)
+        copy = 0.0 if g >= 4 else g + 4.0
+        per_param = copy + clip + update + (4.0 + dtype_b) + (8.0 if dtype_b == 2 and loss_scaled else 0.0)
     if local_params <= 0:
         return 0.0
     return op_time_s(profile, "optimizer", 0.0, local_params * per_param, "fp32", launches=2)
+
+
+def grad_accumulation_s(profile: HardwareProfile, params, e: float, g: float, dtype: str):
+    """Adding one micro-batch's weight gradients into the g-byte gradient buffer.
+
+    Autograd's .grad accumulation / Megatron's main_grad hook
+    (`param.main_grad.add_(param.grad.data)`, megatron/model/distributed.py), no
+    fused wgrad accumulation: read the new e-byte gradient, read and write the
+    buffer: (e + 2g) bytes per parameter (6 B in fp16, 10 B in bf16 with fp32
+    main_grad). NumPy-vectorizable over `params`.
+    """
+    return op_time_s(profile, "elementwise", params, params * (e + 2.0 * g), dtype)
 
 
 def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProfile, workload,
@@ -203,6 +221,7 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
     tiers = tiers or C.tiers_from_profile(profile, plan.devices_per_node)
     dtype = workload.dtype
     e = state_dtype_bytes(dtype)
+    g = grad_dtype_bytes(dtype, plan.grad_reduce_dtype)
     e_act = max(2.0, e) if dtype != "fp8" else 2.0   # fp8 GEMMs keep 16-bit activations
     dense, expert = layer_params(arch)
     ctx = LoweringContext(arch=arch, tp=plan.tp, pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,
@@ -238,13 +257,10 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
             fc, bc = fc + t_head_f, bc + t_head_b
             if not (arch.tied_embeddings and n_chunks == 1):
                 params += head_params(arch) / plan.tp
-        # weight gradients of each micro-batch are accumulated into the gradient buffer
-        # (autograd .grad accumulation / Megatron's main_grad hook, no fused wgrad
-        # accumulation): read new grad, read and write the buffer = 3 x grad bytes
         if plan.num_microbatches > 1 and params > 0:
-            bc += op_time_s(profile, "elementwise", params, 3.0 * params * e, dtype)
-        chunks.append(ChunkCost(j, j % plan.pp, nl, fc, fm, bc, bm, params * e))
-    devices = _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, e_act)
+            bc += grad_accumulation_s(profile, params, e, g, dtype)
+        chunks.append(ChunkCost(j, j % plan.pp, nl, fc, fm, bc, bm, params * g))
+    devices = _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, g)
     p2p = _pp_send_s(ctx, tiers)
     per_mb_gemm = arch.num_layers * lc.fwd_gemm_flops * plan.tp * plan.cp + head_gf * plan.tp * plan.cp
     mb_total = plan.num_microbatches * plan.dp
@@ -256,12 +272,14 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
                              "layer_bwd_compute_s": lc.bwd_compute_s, "layer_bwd_comm_s": lc.bwd_comm_s})
 
 
-def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, e_act):
+def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload, e, g):
+    """Per pipeline rank: DP reduction of its g-byte gradients (buckets and whole), the ZeRO 1/2
+    parameter all-gather (e-byte weights), the tied-embedding gradient all-reduce, optimizer, memory."""
     dp_comms = [c for c in lower(ctx) if c.scope == "step"]
     reduce_c = next((c for c in dp_comms if c.kind in ("all_reduce", "reduce_scatter")), None)
     gather_c = next((c for c in dp_comms if c.kind == "all_gather"), None)
     embed_sync = arch.tied_embeddings and plan.pp > 1
-    emb_bytes = embedding_params(arch) / plan.tp * e
+    emb_bytes = embedding_params(arch) / plan.tp * g   # Megatron all-reduces word_embeddings main_grad
     emb_group = C.Group(2, 1, 2) if plan.tp * plan.cp * plan.dp * (plan.pp - 1) >= plan.devices_per_node else C.Group(2, 2, 1)
     out = []
     for d in range(plan.pp):
@@ -270,21 +288,23 @@ def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload
         buckets = _buckets(grad_bytes, plan.grad_bucket_bytes)
         bucket_s = tuple(comm_time_s(reduce_c, tiers, b) for b in buckets) if reduce_c else ()
         total_s = comm_time_s(reduce_c, tiers, grad_bytes) if reduce_c else 0.0
-        post = comm_time_s(gather_c, tiers, grad_bytes) if gather_c else 0.0
+        local_params = grad_bytes / g
+        post = comm_time_s(gather_c, tiers, local_params * e) if gather_c else 0.0
         if embed_sync and d in (0, plan.pp - 1):
             sync = C.collective_s("all_reduce", emb_bytes, emb_group, tiers)
             total_s += sync
             bucket_s = bucket_s + (sync,)
-        local_params = grad_bytes / e
         opt_params = local_params / (plan.dp if plan.zero >= 1 else 1)
-        opt_s = optimizer_time_s(profile, opt_params, e, workload.optimizer, loss_scaled=workload.dtype == "fp16")
+        opt_s = optimizer_time_s(profile, opt_params, e, workload.optimizer, loss_scaled=workload.dtype == "fp16",
+                                 grad_b=g)
         layers = sum(layer_split[c.index] for c in mine)
         mem = stage_memory(arch, layers=layers, first=d == 0, last=d == plan.pp - 1, stage=d, tp=plan.tp,
                            pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,
                            sequence_parallel=plan.sequence_parallel, zero=plan.zero, recompute=plan.recompute,
                            micro_batch=plan.micro_batch, seq_len=workload.seq_len, dtype_bytes=e,
                            optimizer=workload.optimizer, schedule=plan.schedule,
-                           num_microbatches=plan.num_microbatches, virtual_stages=plan.virtual_stages)
+                           num_microbatches=plan.num_microbatches, virtual_stages=plan.virtual_stages,
+                           grad_bytes=g)
         out.append(DeviceStep(d, bucket_s, total_s, post, opt_s, mem))
     return out
 

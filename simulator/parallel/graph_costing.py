@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s
-from simulator.cost.memory import MemoryBytes, state_bytes
+from simulator.cost.memory import MemoryBytes, grad_dtype_bytes, state_bytes
 from simulator.parallel.costing import (ChunkCost, DeviceStep, StageCosts, _buckets, optimizer_time_s,
                                         state_dtype_bytes)
 from simulator.parallel.plan import ResolvedPlan
@@ -36,20 +36,22 @@ def graph_stage_costs(g, plan: ResolvedPlan, profile, workload, tiers: C.Tiers) 
     """One-stage StageCosts of graph `g` (built for one micro-batch) under data parallelism."""
     dtype = workload.dtype
     e = state_dtype_bytes(dtype)
+    gb = grad_dtype_bytes(dtype, plan.grad_reduce_dtype)   # fp32 buffer for bf16 (cost.memory.grad_dtype)
     fwd = graph_forward_ops(g)
     t_f = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in fwd)
     t_b = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in backward_ops(fwd))
     params = float(sum(o["params"] for o in fwd))
-    grad_bytes = params * e
+    grad_bytes = params * gb
     group = C.group_of(plan.dp, 1, plan.devices_per_node)
     kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
     buckets = _buckets(grad_bytes, plan.grad_bucket_bytes)
     bucket_s = tuple(C.collective_s(kind, b, group, tiers) for b in buckets) if plan.dp > 1 else ()
     total_s = C.collective_s(kind, grad_bytes, group, tiers) if plan.dp > 1 else 0.0
-    post = C.collective_s("all_gather", grad_bytes, group, tiers) if (plan.dp > 1 and 0 < plan.zero < 3) else 0.0
+    post = C.collective_s("all_gather", params * e, group, tiers) if (plan.dp > 1 and 0 < plan.zero < 3) else 0.0
     opt_s = optimizer_time_s(profile, params / (plan.dp if plan.zero >= 1 else 1), e, workload.optimizer,
-                             loss_scaled=workload.dtype == "fp16")
-    w, gr, opt = state_bytes(params, dtype_bytes=e, optimizer=workload.optimizer, zero=plan.zero, dp=plan.dp)
+                             loss_scaled=workload.dtype == "fp16", grad_b=gb)
+    w, gr, opt = state_bytes(params, dtype_bytes=e, optimizer=workload.optimizer, zero=plan.zero, dp=plan.dp,
+                             grad_bytes=gb)
     flight = plan.num_microbatches if plan.schedule == "gpipe" else 1
     acts = sum(o["out_bytes"] for o in fwd) * flight
     mem = MemoryBytes(w, gr, opt, acts, 0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from simulator.cost.memory import grad_dtype
 from simulator.errors import InputError
 from simulator.schema.graph import TransformerArch
 from simulator.schema.scenario import Scenario
@@ -36,6 +37,7 @@ class ResolvedPlan:
     overlap_grad_reduce: bool
     devices: int
     devices_per_node: int
+    grad_reduce_dtype: str = "auto"   # resolved by resolve_plan (cost.memory.grad_dtype)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +92,8 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
                         num_microbatches=m, global_batch=wl.global_batch, recompute=wl.recompute,
                         grad_bucket_bytes=par.grad_bucket_bytes,
                         overlap_grad_reduce=par.overlap_grad_reduce, devices=devices,
-                        devices_per_node=devices_per_node)
+                        devices_per_node=devices_per_node,
+                        grad_reduce_dtype=grad_dtype(wl.dtype, par.grad_reduce_dtype))
 
 
 def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):

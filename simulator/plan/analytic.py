@@ -26,7 +26,7 @@ import numpy as np
 
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s, peak_flops
-from simulator.cost.memory import embedding_params, layer_params
+from simulator.cost.memory import embedding_params, grad_dtype_bytes, layer_params
 from simulator.hardware.cluster import build_cluster
 from simulator.parallel import transformer as T
 from simulator.parallel.strategies import LoweringContext, lower
@@ -134,6 +134,7 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     tiers = C.tiers_from_cluster(cluster)
     dpn = cluster.scale_up_domain
     e, e_act = _dtypes(wl.dtype)
+    g = grad_dtype_bytes(wl.dtype, par.grad_reduce_dtype)
     tp, pp, dp, cp, ep = (cols[k] for k in ("tp", "pp", "dp", "cp", "ep"))
     sp, mb, rec, zero, v = (cols[k] for k in ("sequence_parallel", "micro_batch", "recompute", "zero",
                                                "virtual_stages"))
@@ -164,14 +165,14 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     p2p = np.where(single, 0.0, p2p)
     layers = nl_stage * (lf + lb)
     acc_first, acc_last, acc_mid = _grad_accumulation(profile, wl.dtype, e, m, lpar, nl_stage // v, v, pp,
-                                                      embedding_params(arch) / tp, _head_p(arch, tp, pp, v))
+                                                      embedding_params(arch) / tp, _head_p(arch, tp, pp, v), g)
     w_first, w_last, w_mid = pipeline_work(layers, emb, head, p2p, pp, v, P2P_BLOCKING)
     w_first, w_last, w_mid = w_first + acc_first, w_last + acc_last, w_mid + acc_mid
     w_max = np.maximum(np.maximum(w_first, w_last), np.where(pp > 2, w_mid, 0.0))
     w_sum = np.where(single, w_first, w_first + w_last + np.maximum(pp - 2, 0) * w_mid)
     bubble = (w_sum - w_max) / v + 2 * (pp - 1) * p2p
     pipe = m * w_max + bubble
-    acc = _acc_fn(profile, wl.dtype, e, m)
+    acc = _acc_fn(profile, wl.dtype, e, m, g)
     emb_p, head_p = embedding_params(arch) / tp, _head_p(arch, tp, pp, v)
     mid_p = (nl_stage // v) * lpar
     chunk_b = (nl_stage // v) * lb
@@ -182,12 +183,12 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
         "last": np.where(pp == 1, 0.0, chunk_b + np.where(v == 1, E["head_b"] + acc(mid_p + head_p), acc(mid_p))),
         "middle": chunk_b + acc(mid_p)}
     last_bwd["last"] = np.where(pp == 1, last_bwd["first"], last_bwd["last"])
-    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd)
+    tail, opt_s = _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd, g)
     step = pipe + tail
     # memory: the first stage holds most in flight; the last holds the head and logits
     one = np.ones(len(tp))
-    mem_first = _memory(arch, wl, cols, m, e, one, (pp == 1) * 1.0, 0, nl_stage)
-    mem_last = _memory(arch, wl, cols, m, e, (pp == 1) * 1.0, one, pp - 1, nl_stage)
+    mem_first = _memory(arch, wl, cols, m, e, one, (pp == 1) * 1.0, 0, nl_stage, g)
+    mem_last = _memory(arch, wl, cols, m, e, (pp == 1) * 1.0, one, pp - 1, nl_stage, g)
     mem = np.maximum(mem_first, mem_last)
     per_mb_gemm = arch.num_layers * L["gemm_f"] * tp * cp + E["head_gemm"] * tp * cp
     model_flops = 3.0 * per_mb_gemm * m * dp

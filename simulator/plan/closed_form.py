@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.cost import comm as C
-from simulator.cost.compute import op_time_s
 from simulator.cost.memory import embedding_params, head_params, layer_params
 from simulator.plan.space import SCHEDULES
 
@@ -110,11 +109,14 @@ def _head_p(arch, tp, pp, v):
     return np.where(arch.tied_embeddings & (pp * v == 1), 0.0, head_params(arch) / tp)
 
 
-def _acc_fn(profile, dtype, e, m):
-    """Per-micro-batch gradient accumulation time of a chunk with `params` local parameters."""
+def _acc_fn(profile, dtype, e, m, g):
+    """Per-micro-batch gradient accumulation time of a chunk with `params` local parameters
+    (`costing.grad_accumulation_s`: read the e-byte gradient, read and write the g-byte buffer)."""
+    from simulator.parallel.costing import grad_accumulation_s
+
     def acc(params):
         params = np.asarray(params, float)
-        t = op_time_s(profile, "elementwise", np.maximum(params, 1.0), 3.0 * np.maximum(params, 1.0) * e, dtype)
+        t = grad_accumulation_s(profile, np.maximum(params, 1.0), e, g, dtype)
         return np.where((m > 1) & (params > 0), t, 0.0)
     return acc
 
@@ -137,16 +139,13 @@ def _exposed_queue(nb, full_t, last_t, sync_t, has_sync, last_bwd):
     return best
 
 
-def _grad_accumulation(profile, dtype, e, m, lpar, nl_chunk, v, pp, emb_p, head_p):
+def _grad_accumulation(profile, dtype, e, m, lpar, nl_chunk, v, pp, emb_p, head_p, g):
     """Per rank and micro-batch: accumulating each chunk's weight gradients (costing.stage_costs).
 
-    Each chunk reads its new gradients and reads and writes the buffer (3 x grad
-    bytes) once per micro-batch when there is more than one micro-batch.
+    Each chunk reads its new e-byte gradients and reads and writes the g-byte
+    buffer once per micro-batch when there is more than one micro-batch.
     """
-    def acc(params):
-        params = np.asarray(params, float)
-        t = op_time_s(profile, "elementwise", np.maximum(params, 1.0), 3.0 * np.maximum(params, 1.0) * e, dtype)
-        return np.where((m > 1) & (params > 0), t, 0.0)
+    acc = _acc_fn(profile, dtype, e, m, g)
     mid = nl_chunk * lpar
     single = pp * v == 1
     first = np.where(single, acc(mid + emb_p + head_p), acc(mid + emb_p) + (v - 1) * acc(mid))
@@ -164,17 +163,16 @@ def _grouped(fn, sizes: np.ndarray, *group_cols) -> np.ndarray:
     return out
 
 
-def _optimizer_s(profile, local_params, e, optimizer, dtype):
+def _optimizer_s(profile, local_params, e, optimizer, dtype, g):
     """`costing.optimizer_time_s` itself, evaluated once per distinct local parameter count."""
-    import inspect
     from simulator.parallel.costing import optimizer_time_s
-    kw = {"loss_scaled": dtype == "fp16"} if "loss_scaled" in inspect.signature(optimizer_time_s).parameters else {}
     values, inv = np.unique(np.asarray(local_params, float), return_inverse=True)
-    times = np.array([optimizer_time_s(profile, float(x), e, optimizer, **kw) for x in values])
+    times = np.array([optimizer_time_s(profile, float(x), e, optimizer, loss_scaled=dtype == "fp16", grad_b=g)
+                      for x in values])
     return times[inv.reshape(-1)]
 
 
-def _memory(arch, wl, cols, m, e, first, last, stage, layers):
+def _memory(arch, wl, cols, m, e, first, last, stage, layers, g):
     """Vectorized `cost.memory.stage_memory` for one device position (first/last flags are arrays)."""
     tp, pp, dp, cp, ep = (cols[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep"))
     sp, zero, mb = cols["sequence_parallel"], cols["zero"], cols["micro_batch"].astype(float)
@@ -182,7 +180,7 @@ def _memory(arch, wl, cols, m, e, first, last, stage, layers):
     dense, expert = layer_params(arch)
     params = layers * (dense / tp + expert / (tp * ep)) + first * embedding_params(arch) / tp \
         + last * (1.0 - first * float(arch.tied_embeddings)) * head_params(arch) / tp
-    weights, grads = params * e, params * e
+    weights, grads = params * e, params * g
     master = 4.0 if e < 4 else 0.0
     opt = params * (4.0 * _STATE_TENSORS.get(wl.optimizer, 2) + master)
     opt = np.where(zero >= 1, opt / dp, opt)
@@ -213,8 +211,11 @@ def _memory(arch, wl, cols, m, e, first, last, stage, layers):
     return weights + grads + opt + acts + temp
 
 
-def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd):
-    """Per candidate: max over pipeline ranks of exposed DP reduction + optimizer + ZeRO gather."""
+def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd, g):
+    """Per candidate: max over pipeline ranks of exposed DP reduction + optimizer + ZeRO gather.
+
+    Gradients (and the tied-embedding sync) move g bytes per parameter; the
+    ZeRO 1/2 all-gather moves the e-byte weights."""
     tp, pp, dp, cp, zero = (cols[k] for k in ("tp", "pp", "dp", "cp", "zero"))
     n = len(tp)
     emb_p = embedding_params(arch) / tp
@@ -227,11 +228,11 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd
     stride = tp * cp
     bucket = par.grad_bucket_bytes
     embed_sync = arch.tied_embeddings & (pp > 1)
-    emb_bytes = emb_p * e
+    emb_bytes = emb_p * g
     cross = tp * cp * dp * (pp - 1) >= dpn
     for has_emb, has_head, middle, name in positions:
         params = nl_stage * lpar + has_emb * emb_p + has_head * head_p
-        grad = params * e
+        grad = params * g
         kind_ar = (zero == 0).astype(np.int64)
 
         def red(s, d, st, ar):
@@ -245,7 +246,7 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd
         total, last_t, full_t = both[:n], both[n:2 * n], both[2 * n:]
         post = np.where((zero >= 1) & (zero < 3) & (dp > 1),
                         _grouped(lambda s, d, st: C.collective_s("all_gather", s, C.group_of(d, st, dpn), tiers)
-                                 if d > 1 else np.zeros_like(s), grad, dp, stride), 0.0)
+                                 if d > 1 else np.zeros_like(s), params * e, dp, stride), 0.0)
         has_reduce = dp > 1
         sync_here = embed_sync & (np.asarray(has_emb + has_head) > 0)
         sync = np.zeros(n)
@@ -262,7 +263,7 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd
             reduce_s = total
         valid = (pp > 2) if middle else np.ones(n, dtype=bool)
         opt_params = params / np.where(zero >= 1, dp, 1)
-        opt_s = _optimizer_s(profile, opt_params, e, wl.optimizer, wl.dtype)
+        opt_s = _optimizer_s(profile, opt_params, e, wl.optimizer, wl.dtype, g)
         t = np.where(valid, reduce_s + opt_s + post, 0.0)
         better = t > tail
         opt_best = np.where(better, opt_s, opt_best)

@@ -60,6 +60,9 @@ class Parallelism(Frozen):
     zero: int = Field(default=0, ge=0, le=3)
     grad_bucket_bytes: float = Field(default=25 * 2**20, gt=0)   # PyTorch DDP default bucket
     overlap_grad_reduce: bool = True
+    # dtype of the gradient buffer that is accumulated over micro-batches and reduced over dp;
+    # auto = Megatron-LM's rule: fp32 main_grad for bf16 (and fp8), the training dtype otherwise
+    grad_reduce_dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
 class Costs(Frozen):
