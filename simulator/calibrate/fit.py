@@ -77,7 +77,7 @@ def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_
     if statistic == "min":   # refit on the least-disturbed samples (shared, noisy machines)
         measurements = [m.model_copy(update={"duration_s": m.min_s}) for m in measurements]
     launch = _launch(measurements, base)
-    flags = _flags(measurements, base)
+    flags = _flags(measurements, base, large_bytes / 4.0)
     peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label, launch)
     curves, residuals = [], []
     gemm_dtypes = sorted({m.dtype for m in measurements if m.test == "gemm"})
@@ -148,7 +148,7 @@ def _references(measurements, base: HardwareProfile, measured: bool, large_bytes
     return peaks, bw, sources
 
 
-def _flags(measurements: list[Measurement], base: HardwareProfile) -> list[str]:
+def _flags(measurements: list[Measurement], base: HardwareProfile, cache_bytes: float) -> list[str]:
     """Measurements faster than the datasheet (or template) peak: a timing or datasheet error."""
     out = []
     for m in measurements:
@@ -160,8 +160,7 @@ def _flags(measurements: list[Measurement], base: HardwareProfile) -> list[str]:
         elif m.op_class == "stream" and m.bytes_per_s > base.memory.bandwidth_bytes_per_s:
             out.append(f"{m.test} {m.shape}: {m.bytes_per_s / 1e9:.3g} GB/s exceeds {base.name} memory "
                        f"bandwidth {base.memory.bandwidth_bytes_per_s / 1e9:.3g} GB/s"
-                       + (" (cache-resident)" if base.memory.l2_bytes and m.bytes < base.memory.l2_bytes * 4
-                          else ""))
+                       + (" (working set fits in the last-level cache)" if m.bytes <= cache_bytes else ""))
     return out
 
 
