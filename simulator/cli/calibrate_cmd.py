@@ -35,6 +35,7 @@ def calibrate_command(
                                           "timed in the thread's CPU time (reproducible on a shared "
                                           "machine); more threads are timed by the wall clock. "
                                           "validate reuses the count"),
+    list_runs: bool = typer.Option(False, "--list", help="list the runs in the store and exit (no measuring)"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
 ) -> None:
     """Run microbenchmarks on this device, store them, fit efficiency curves, optionally export.
@@ -44,6 +45,9 @@ def calibrate_command(
     """
     from simulator.calibrate.run import calibrate
 
+    if list_runs:
+        _list_runs(store, as_json)
+        return
     err = Console(stderr=True)
     tests = [t.strip() for t in only.split(",") if t.strip()] if only else None
     _check_statistic(statistic)
@@ -63,6 +67,28 @@ def calibrate_command(
     if outcome.notice:
         err.print(outcome.notice)
     _render_calibration(Console(), outcome)
+
+
+def _list_runs(store, as_json: bool) -> None:
+    from simulator.calibrate.store import open_store
+    with open_store(store) as st:
+        runs = st.list_runs()
+        path = st.path
+    rows = [{"id": r.id, "backend": r.backend, "device": r.fingerprint.device, "started_at": r.started_at,
+             "finished_at": r.finished_at, "quick": r.quick, "partial": r.partial,
+             "status": "complete" if r.complete else ("interrupted" if r.finished_at else "incomplete")}
+            for r in runs]
+    if as_json:
+        typer.echo(json.dumps({"store": str(path), "runs": rows}, indent=2))
+        return
+    table = Table(title=f"calibration runs in {path} (validate and --export use the newest complete, "
+                        f"full run)")
+    for col in ("id", "backend", "device", "started", "status", "quick", "partial"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["backend"], r["device"], r["started_at"], r["status"],
+                      "yes" if r["quick"] else "", "yes" if r["partial"] else "")
+    Console().print(table)
 
 
 def _check_statistic(statistic: str) -> None:

@@ -45,6 +45,22 @@ def test_calibrate_json_stores_a_run_and_exports_a_profile(cli, env):
     assert prof.provenance == "calibrated" and prof.calibration.store_run_id == 1
 
 
+def test_list_shows_complete_partial_and_interrupted_runs(cli, env):
+    from simulator.calibrate.store import open_store
+    from simulator.schema.calibration import Fingerprint
+    fp = Fingerprint(backend="numpy", device="cpu")
+    with open_store(env["store"]) as st:
+        st.record_run(fp, [], quick=True)
+        st.mark_interrupted(st.begin_run(fp, quick=False))
+        st.begin_run(fp, quick=False)                       # killed: never finished
+    r = cli("calibrate", "--list", "--store", env["store"], "--json")
+    assert r.code == 0, r
+    runs = json.loads(r.out)["runs"]
+    assert [x["status"] for x in runs] == ["complete", "interrupted", "incomplete"]
+    r = cli("calibrate", "--list", "--store", env["store"])
+    assert r.code == 0 and "interrupted" in r.out
+
+
 def test_calibrate_table_output(cli, env):
     r = cli("calibrate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"],
             "--only", "launch,gemm,add")
