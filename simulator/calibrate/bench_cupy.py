@@ -262,5 +262,5 @@ def cupy_backend(*, smoke: bool = False) -> Backend:
         bmm_shapes=(lambda q: [(8, 256, 256, 64)]) if smoke else _bmm_shapes,
         conv_shapes=(lambda q: [(8, 16, 32, 32, 3, 1)]) if smoke else _conv_shapes,
         stream_sizes=(lambda q: [1 << 12, 1 << 16, 1 << 20]) if smoke else _stream_sizes,
-        triad=_triad, triad_fused=True, operand=_operand,
+        triad=_triad, triad_fused=True, operand=_operand, quick_secondary_max_flops=None,
         extra_tasks=None if smoke else _extra_tasks, notes=notes)

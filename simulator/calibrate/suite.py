@@ -28,7 +28,6 @@ from simulator.calibrate.harness import (Settings, Timer, gemm_flops, random_arr
 from simulator.schema.calibration import Fingerprint, Measurement
 
 
-QUICK_SECONDARY_MAX_FLOPS = 2.2e9
 ROUND2_MAX_FLOPS = 5e9        # the few largest GEMMs (seconds each on a CPU) run one round only
 
 
@@ -53,6 +52,9 @@ class Backend:
     extra_tasks: Callable[["Backend", bool, np.random.Generator, Settings], list["Task"]] | None = None
     operand: Callable[[np.random.Generator, tuple, str], object] | None = None   # random GEMM operand
     notes: list[str] = field(default_factory=list)
+    # quick mode: dtypes after the first get only square GEMMs up to this many FLOPs
+    # (None: every dtype gets every shape, as on a GPU where each GEMM takes milliseconds)
+    quick_secondary_max_flops: float | None = 2.2e9
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ def _compute_tasks(backend: Backend, quick: bool, settings: Settings, rng) -> li
     tasks = []
     for i, dtype in enumerate(backend.gemm_dtypes):
         for m, n, k in backend.gemm_shapes(quick):
-            if quick and i > 0 and (gemm_flops(m, n, k) > QUICK_SECONDARY_MAX_FLOPS or not m == n == k):
-                continue          # quick: other dtypes get only the square GEMMs up to 1024
+            limit = backend.quick_secondary_max_flops
+            if quick and i > 0 and limit is not None and (gemm_flops(m, n, k) > limit or not m == n == k):
+                continue          # quick on a CPU: other dtypes get only the square GEMMs up to 1024
             tasks.append(_gemm_task(backend, settings, rng, dtype, m, n, k))
     main_dtype = "fp32" if "fp32" in backend.gemm_dtypes else next(iter(backend.gemm_dtypes))
     for b, m, n, k in backend.bmm_shapes(quick):
