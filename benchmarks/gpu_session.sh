@@ -7,7 +7,10 @@
 #   ceilings.txt                measured best GEMM / HBM vs the published ceilings
 #   pytest-gpu.txt              tests/gpu
 #   calibration.sqlite          the store (commit the YAML, not the store)
-# Each step has its own time limit so one slow step cannot eat the session.
+# Each step has its own time limit so one slow step cannot eat the session (about 8 min in all).
+# Afterwards commit gpu-calibrated.yaml (it carries calibration.date and the fingerprint) as data,
+# e.g. benchmarks/results/<device>-calibrated.yaml, with ceilings.txt and validate.json beside it.
+# Run on the device machine as:  OUT=$OUT bash benchmarks/gpu_session.sh
 set -u
 OUT="${OUT:-$PWD/gpu-out}"
 mkdir -p "$OUT"
