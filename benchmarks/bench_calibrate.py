@@ -1,6 +1,7 @@
 """Calibration speed and achieved-vs-published ceilings.
 
-    python benchmarks/bench_calibrate.py                  # time `calibrate --quick` (NumPy) here
+    python benchmarks/bench_calibrate.py                  # time `calibrate --quick` (NumPy) here,
+                                                          # then `validate` against it
     python benchmarks/bench_calibrate.py --json cal.json  # summarise a `capplan calibrate --json` file
         [--ceilings ../shared/reference/microbench_ceilings.csv]
 
@@ -84,13 +85,22 @@ def main(argv=None) -> int:
         return 0
     sys.path.insert(0, str(REPO))
     from simulator.calibrate.run import calibrate
+    from simulator.calibrate.validate import validate
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         out = calibrate("numpy", quick=True, store=Path(tmp) / "s.sqlite")
         wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report = validate("numpy", store=Path(tmp) / "s.sqlite")
+        vwall = time.perf_counter() - t0
     print(f"calibrate --backend numpy --quick: {wall:.1f} s wall, {len(out.run.measurements)} measurements, "
           f"fp32 best {out.fit.peak_flops_per_s.get('fp32', 0) / 1e9:.1f} GFLOP/s, "
-          f"large-array bandwidth {out.fit.bandwidth_bytes_per_s / 1e9:.1f} GB/s")
+          f"large-array bandwidth {out.fit.bandwidth_bytes_per_s / 1e9:.1f} GB/s ({out.run.fingerprint.device})")
+    print(f"validate --backend numpy: {vwall:.1f} s wall")
+    print(f"{'case':20s} {'measured':>12s} {'predicted':>12s} {'error':>8s}")
+    for c in report.cases:
+        print(f"{c.name:20s} {c.measured_s * 1e3:9.2f} ms {c.predicted_s * 1e3:9.2f} ms {100 * c.error:+7.1f}%")
+    print(f"{'mean |error|':20s} {'':>12s} {'':>12s} {100 * report.mean_abs_error:7.1f}%")
     return 0
 
 
