@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from simulator.schema.graph import TransformerArch
 from simulator.units import dtype_bytes as _dtype_bytes
 
@@ -95,97 +97,95 @@ def head_params(arch: TransformerArch) -> int:
     return arch.vocab_size * arch.hidden_size + arch.hidden_size * 2
 
 
-def activation_bytes_per_layer(arch: TransformerArch, *, seq_len: int, micro_batch: int, tp: int,
-                               sequence_parallel: bool, recompute: str, act_bytes: float = 2.0) -> float:
+def _where(cond, a, b):
+    """`a if cond else b`; elementwise (np.where) when `cond` is an array, so scalars stay scalars."""
+    if np.ndim(cond) == 0:
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def activation_bytes_per_layer(arch: TransformerArch, *, seq_len, micro_batch, tp, sequence_parallel,
+                               recompute, act_bytes: float = 2.0):
     """Stored activations of one layer for one micro-batch (Korthikanti 2022, Table 2).
 
     none:      sbh(10 + 24/t) + 5 a s^2 b / t   (with SP the 10 sbh term is also / t)
     selective: drops the 5 a s^2 b / t attention-score term
     full:      only the layer input, 2 sbh (/ t with SP)
-    The 16-bit constants scale with `act_bytes` / 2.
+    The 16-bit constants scale with `act_bytes` / 2. Every argument but `arch`
+    may be a NumPy array (`recompute` an array of policy names).
     """
     s, b, h, t = seq_len, micro_batch, arch.hidden_size, tp
     sbh = s * b * h
     scale = act_bytes / 2.0
-    if recompute == "full":
-        return 2.0 * sbh / (t if sequence_parallel else 1) * scale
+    full = 2.0 * sbh / _where(sequence_parallel, t, 1) * scale
     mats = 3 if arch.gated_mlp else 2
     # split across tp: Q,K (4), V (2), proj input (2); MLP: fc1 out and fc2 in (2 B each per element)
     split = 8.0 * sbh + 2.0 * mats * s * b * arch.ffn_hidden_size
     if arch.num_experts > 1:
-        split += 2.0 * mats * s * b * arch.ffn_hidden_size * (arch.experts_per_token - 1)
+        split = split + 2.0 * mats * s * b * arch.ffn_hidden_size * (arch.experts_per_token - 1)
     replicated = 10.0 * sbh   # LN inputs (4), attention + MLP inputs (4), dropout masks (2)
-    total = split / t + (replicated / t if sequence_parallel else replicated)
-    if recompute == "none":
-        total += 5.0 * arch.num_heads * s * s * b / t
-    return total * scale
+    total = split / t + _where(sequence_parallel, replicated / t, replicated)
+    none = (total + 5.0 * arch.num_heads * s * s * b / t) * scale
+    return _where(recompute == "full", full, _where(recompute == "none", none, total * scale))
 
 
-def in_flight_microbatches(schedule: str, pp: int, stage: int, num_microbatches: int,
-                           virtual_stages: int = 1) -> float:
-    """Micro-batches whose activations a stage holds at its peak.
+def in_flight_microbatches(schedule, pp, stage, num_microbatches, virtual_stages=1):
+    """Micro-batches whose activations a stage holds at its peak (arrays accepted).
 
     GPipe holds all m; 1F1B holds up to p - stage (p on the first stage);
     interleaved holds p + (p-1)/v micro-batch-stages on the first stage
     (Korthikanti 2022, section 4.2: L(1 + (p-1)/(pv)) layers' worth).
     """
     m = num_microbatches
-    if schedule == "gpipe":
-        return float(m)
-    if schedule == "interleaved" and virtual_stages > 1:
-        extra = (pp - 1 - stage) / virtual_stages
-        return float(min(m, pp - stage) + extra)
-    return float(min(m, pp - stage))
+    base = np.minimum(m, pp - stage) if np.ndim(pp - stage) or np.ndim(m) else min(m, pp - stage)
+    interleaved = (schedule == "interleaved") & (virtual_stages > 1)
+    out = _where(schedule == "gpipe", m, _where(interleaved, base + (pp - 1 - stage) / virtual_stages, base))
+    return out * 1.0 if np.ndim(out) else float(out)
 
 
-def state_bytes(params: float, *, dtype_bytes: float, optimizer: str, zero: int, dp: int,
-                grad_bytes: float | None = None) -> tuple[float, float, float]:
+def state_bytes(params, *, dtype_bytes: float, optimizer: str, zero, dp, grad_bytes: float | None = None):
     """(weights, gradients, optimizer) bytes per device for `params` local parameters.
 
-    `grad_bytes` per element of the gradient buffer (default: the weights' dtype).
+    `grad_bytes` per element of the gradient buffer (default: the weights'
+    dtype). `params`, `zero` and `dp` may be arrays.
     """
     weights = params * dtype_bytes
     grads = params * (dtype_bytes if grad_bytes is None else grad_bytes)
     tensors = _STATE_TENSORS.get(optimizer, 2)
     master = 4.0 if dtype_bytes < 4 else 0.0
     opt = params * (4.0 * tensors + master)
-    if zero >= 1:
-        opt /= dp
-    if zero >= 2:
-        grads /= dp
-    if zero >= 3:
-        weights /= dp
+    opt = _where(zero >= 1, opt / dp, opt)
+    grads = _where(zero >= 2, grads / dp, grads)
+    weights = _where(zero >= 3, weights / dp, weights)
     return weights, grads, opt
 
 
-def stage_memory(arch: TransformerArch, *, layers: int, first: bool, last: bool, stage: int,
-                 tp: int, pp: int, dp: int, cp: int, ep: int, sequence_parallel: bool, zero: int,
-                 recompute: str, micro_batch: int, seq_len: int, dtype_bytes: float, optimizer: str,
-                 schedule: str, num_microbatches: int, virtual_stages: int = 1,
-                 grad_bytes: float | None = None) -> MemoryBytes:
-    """Memory of one pipeline stage's device (one tp/cp/dp rank; all ranks are alike)."""
+def stage_memory(arch: TransformerArch, *, layers, first, last, stage, tp, pp, dp, cp, ep, sequence_parallel,
+                 zero, recompute, micro_batch, seq_len: int, dtype_bytes: float, optimizer: str,
+                 schedule, num_microbatches, virtual_stages=1, grad_bytes: float | None = None) -> MemoryBytes:
+    """Memory of one pipeline stage's device (one tp/cp/dp rank; all ranks are alike).
+
+    Scalars give one stage; NumPy arrays (layouts of the planner's vectorized
+    tier, `first`/`last` as 0/1 arrays, `recompute`/`schedule` as arrays of
+    names) give one value per layout from the same formulas.
+    """
     dense, expert = layer_params(arch)
     params = layers * (dense / tp + expert / (tp * ep))
-    if first:
-        params += embedding_params(arch) / tp
-    if last and not (first and arch.tied_embeddings):
-        params += head_params(arch) / tp
+    params = params + _where(first, embedding_params(arch) / tp, 0.0)
+    head = head_params(arch) / tp
+    params = params + _where(last, _where(first, 0.0, head) if arch.tied_embeddings else head, 0.0)
     weights, grads, opt = state_bytes(params, dtype_bytes=dtype_bytes, optimizer=optimizer, zero=zero, dp=dp,
                                       grad_bytes=grad_bytes)
     s = seq_len // cp
     act_bytes = max(dtype_bytes, 2.0)
-    per_layer = activation_bytes_per_layer(arch, seq_len=s, micro_batch=micro_batch, tp=tp,
-                                           sequence_parallel=sequence_parallel, recompute=recompute,
-                                           act_bytes=act_bytes)
+    kw = dict(seq_len=s, micro_batch=micro_batch, tp=tp, sequence_parallel=sequence_parallel, act_bytes=act_bytes)
+    per_layer = activation_bytes_per_layer(arch, recompute=recompute, **kw)
     flight = in_flight_microbatches(schedule, pp, stage, num_microbatches, virtual_stages)
     acts = per_layer * layers * flight
-    temp = 0.0
-    if recompute == "full":   # one layer's full activations live while it is recomputed
-        temp += activation_bytes_per_layer(arch, seq_len=s, micro_batch=micro_batch, tp=tp,
-                                           sequence_parallel=sequence_parallel, recompute="none",
-                                           act_bytes=act_bytes)
-    if last:                  # logits in 16 bit plus fp32 softmax for the loss
-        temp += s * micro_batch * arch.vocab_size / tp * (act_bytes + 4.0)
-    if zero >= 3:             # one layer's gathered weights
-        temp += (dense + expert / ep) / tp * dtype_bytes
+    # one layer's full activations live while it is recomputed
+    temp = _where(recompute == "full", activation_bytes_per_layer(arch, recompute="none", **kw), 0.0)
+    # logits in 16 bit plus fp32 softmax for the loss
+    temp = temp + _where(last, s * micro_batch * arch.vocab_size / tp * (act_bytes + 4.0), 0.0)
+    # one layer's gathered weights
+    temp = temp + _where(zero >= 3, (dense + expert / ep) / tp * dtype_bytes, 0.0)
     return MemoryBytes(weights, grads, opt, acts, temp)

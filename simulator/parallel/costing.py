@@ -6,21 +6,26 @@ forward and backward time per micro-batch (compute + critical-path
 communication), the point-to-point time between stages, each device's
 data-parallel gradient buckets, its optimizer step and its memory. The only
 thing the engine adds is the event-by-event schedule; `analytic_step_time_s`
-is the closed form the planner's fast tier uses (the two agree closely on
-balanced pipelines, which a test checks).
+(`closed_form_parts`) is the closed form the planner's fast tier vectorizes
+(the two agree closely on balanced pipelines, which a test checks). The pure
+helpers below (`grad_accumulation_s`, `pp_send_s`, `layer_comm_s`,
+`cost.memory.stage_memory`, ...) are shared with plan/closed_form.py.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s
 from simulator.cost.memory import (MemoryBytes, embedding_params, grad_dtype_bytes, head_params, layer_params,
                                    stage_memory)
 from simulator.parallel import transformer as T
+from simulator.parallel.closed_form import analytic_step_time_s, closed_form_parts, exposed_buckets_s  # noqa: F401
 from simulator.parallel.plan import ResolvedPlan
-from simulator.parallel.strategies import Comm, LoweringContext, lower
+from simulator.parallel.strategies import Comm, LoweringContext, lower, pipeline_send_bytes
 from simulator.schema.graph import TransformerArch
 from simulator.schema.hardware import HardwareProfile
 from simulator.units import dtype_bytes
@@ -85,6 +90,11 @@ def state_dtype_bytes(dtype: str) -> float:
     return float(dtype_bytes("fp32" if dtype == "tf32" else dtype))
 
 
+def activation_dtype_bytes(dtype: str) -> float:
+    """Bytes per activation element: at least 16-bit (fp8 GEMMs keep 16-bit activations)."""
+    return 2.0 if dtype == "fp8" else max(2.0, state_dtype_bytes(dtype))
+
+
 def _ops_time(profile: HardwareProfile, ops: list[dict], dtype: str) -> tuple[float, float, float]:
     """(total, matmul FLOPs, all FLOPs) of an op list."""
     total = gemm_flops = 0.0
@@ -105,18 +115,48 @@ def comm_time_s(c: Comm, tiers: C.Tiers, size_bytes: float | None = None) -> flo
     return c.count * C.collective_s(c.kind, size, g, tiers)
 
 
-def _pp_send_s(ctx: LoweringContext, tiers: C.Tiers) -> float:
-    """Point-to-point activation transfer between adjacent stages (scatter/gather when split)."""
-    comms = [c for c in lower(ctx) if c.scope == "microbatch"]
-    if not comms:
-        return 0.0
-    c = comms[0]
-    crosses = ctx.tp * ctx.cp * ctx.dp >= ctx.devices_per_node
-    tier = tiers.scale_out if crosses else tiers.scale_up
-    t = C.p2p_s(c.size_bytes, tier)
-    if ctx.tp > 1 and not ctx.sequence_parallel:   # all-gather of the scattered pieces in node
-        t += C.all_gather_s(ctx.activation_bytes, ctx.tp, tiers.scale_up)
+def pp_send_s(activation_bytes, tp: int, sequence_parallel: bool, crosses: bool, tiers: C.Tiers):
+    """One activation (or its gradient) sent to the adjacent stage; `activation_bytes` may be an array.
+
+    Megatron's scatter/gather (Narayanan 2021, section 4.1): each tp rank sends
+    1/tp of the tensor (`strategies.pipeline_send_bytes`) over the scale-out tier
+    when the pipeline neighbour is on another node, then the receiver
+    all-gathers the pieces over the scale-up tier (not needed under SP, whose
+    tensor is already split).
+    """
+    t = C.p2p_s(pipeline_send_bytes(activation_bytes, tp), tiers.scale_out if crosses else tiers.scale_up)
+    if tp > 1 and not sequence_parallel:
+        t = t + C.all_gather_s(activation_bytes, tp, tiers.scale_up)
     return t
+
+
+def _pp_send_s(ctx: LoweringContext, tiers: C.Tiers) -> float:
+    """Point-to-point transfer between adjacent stages of this layout (none without pipelining)."""
+    if not any(c.scope == "microbatch" for c in lower(ctx)):
+        return 0.0
+    crosses = ctx.tp * ctx.cp * ctx.dp >= ctx.devices_per_node
+    return pp_send_s(ctx.activation_bytes, ctx.tp, ctx.sequence_parallel, crosses, tiers)
+
+
+def layer_comm_s(ctx: LoweringContext, tiers: C.Tiers) -> tuple[float, float, float, float]:
+    """One layer's communication per micro-batch: (forward, backward) on the critical path, then
+    (forward, backward) that can hide behind the layer's compute (ring attention, ZeRO-3 prefetch)."""
+    direct_f = direct_b = hidden_f = hidden_b = 0.0
+    for c in lower(ctx):
+        if c.scope not in ("layer_fwd", "layer_bwd"):
+            continue
+        t = comm_time_s(c, tiers)
+        if c.scope == "layer_fwd":
+            if c.overlap:
+                hidden_f += t
+            else:
+                direct_f += t
+        else:
+            if c.overlap:
+                hidden_b += t
+            else:
+                direct_b += t
+    return direct_f, direct_b, hidden_f, hidden_b
 
 
 @dataclass(frozen=True)
@@ -139,22 +179,7 @@ def layer_cost(arch: TransformerArch, ctx: LoweringContext, profile: HardwarePro
     t_f, gf, _ = _ops_time(profile, fwd, dtype)
     t_b, _, _ = _ops_time(profile, T.backward_ops(fwd), dtype)
     t_r, gr, _ = _ops_time(profile, rec, dtype) if rec else (0.0, 0.0, 0.0)
-    comm_f = comm_b = 0.0
-    hidden_f = hidden_b = 0.0
-    for c in lower(ctx):
-        if c.scope not in ("layer_fwd", "layer_bwd"):
-            continue
-        t = comm_time_s(c, tiers)
-        if c.scope == "layer_fwd":
-            if c.overlap:
-                hidden_f += t
-            else:
-                comm_f += t
-        else:
-            if c.overlap:
-                hidden_b += t
-            else:
-                comm_b += t
+    comm_f, comm_b, hidden_f, hidden_b = layer_comm_s(ctx, tiers)
     # overlappable comm (ring attention, ZeRO-3 prefetch) shows only where it outlasts compute
     comm_f += max(0.0, hidden_f - t_f)
     comm_b += max(0.0, hidden_b - (t_b + t_r))
@@ -166,12 +191,36 @@ def _split_layers(num_layers: int, chunks: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(chunks)]
 
 
+def bucket_split(total_bytes, bucket_bytes: float):
+    """(bucket count, bytes of the last bucket) of a gradient buffer cut into `bucket_bytes` pieces
+    (PyTorch DDP / Megatron buckets: n-1 full ones and the remainder); arrays accepted."""
+    if np.ndim(total_bytes):
+        n = np.maximum(1, np.ceil(total_bytes / bucket_bytes))
+    else:
+        n = max(1, math.ceil(total_bytes / bucket_bytes))
+    return n, total_bytes - bucket_bytes * (n - 1)
+
+
 def _buckets(total_bytes: float, bucket_bytes: float) -> list[float]:
     if total_bytes <= 0:
         return []
-    n = max(1, math.ceil(total_bytes / bucket_bytes))
-    full = [bucket_bytes] * (n - 1)
-    return full + [total_bytes - bucket_bytes * (n - 1)]
+    n, last = bucket_split(total_bytes, bucket_bytes)
+    return [bucket_bytes] * (n - 1) + [last]
+
+
+def embedding_sync_crosses(tp, cp, dp, pp, devices_per_node):
+    """Whether the first and the last pipeline stage sit on different nodes (arrays accepted)."""
+    return tp * cp * dp * (pp - 1) >= devices_per_node
+
+
+def embedding_sync_s(grad_bytes, crosses, tiers: C.Tiers):
+    """All-reduce of the tied word-embedding gradient between the first and the last stage
+    (Megatron-LM `_allreduce_embedding_grads`, 2 ranks; over the NIC when `crosses`)."""
+    across = C.collective_s("all_reduce", grad_bytes, C.Group(2, 1, 2), tiers)
+    within = C.collective_s("all_reduce", grad_bytes, C.Group(2, 2, 1), tiers)
+    if np.ndim(crosses):
+        return np.where(crosses, across, within)
+    return across if crosses else within
 
 
 def optimizer_time_s(profile: HardwareProfile, local_params: float, dtype_b: float, optimizer: str,
@@ -222,7 +271,7 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
     dtype = workload.dtype
     e = state_dtype_bytes(dtype)
     g = grad_dtype_bytes(dtype, plan.grad_reduce_dtype)
-    e_act = max(2.0, e) if dtype != "fp8" else 2.0   # fp8 GEMMs keep 16-bit activations
+    e_act = activation_dtype_bytes(dtype)
     dense, expert = layer_params(arch)
     ctx = LoweringContext(arch=arch, tp=plan.tp, pp=plan.pp, dp=plan.dp, cp=plan.cp, ep=plan.ep,
                           sequence_parallel=plan.sequence_parallel, zero=plan.zero, recompute=plan.recompute,
@@ -280,7 +329,7 @@ def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload
     gather_c = next((c for c in dp_comms if c.kind == "all_gather"), None)
     embed_sync = arch.tied_embeddings and plan.pp > 1
     emb_bytes = embedding_params(arch) / plan.tp * g   # Megatron all-reduces word_embeddings main_grad
-    emb_group = C.Group(2, 1, 2) if plan.tp * plan.cp * plan.dp * (plan.pp - 1) >= plan.devices_per_node else C.Group(2, 2, 1)
+    emb_crosses = embedding_sync_crosses(plan.tp, plan.cp, plan.dp, plan.pp, plan.devices_per_node)
     out = []
     for d in range(plan.pp):
         mine = [c for c in chunks if c.device == d]
@@ -291,7 +340,7 @@ def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload
         local_params = grad_bytes / g
         post = comm_time_s(gather_c, tiers, local_params * e) if gather_c else 0.0
         if embed_sync and d in (0, plan.pp - 1):
-            sync = C.collective_s("all_reduce", emb_bytes, emb_group, tiers)
+            sync = embedding_sync_s(emb_bytes, emb_crosses, tiers)
             total_s += sync
             bucket_s = bucket_s + (sync,)
         opt_params = local_params / (plan.dp if plan.zero >= 1 else 1)
@@ -307,27 +356,3 @@ def _device_steps(arch, plan, profile, tiers, ctx, chunks, layer_split, workload
                            grad_bytes=g)
         out.append(DeviceStep(d, bucket_s, total_s, post, opt_s, mem))
     return out
-
-
-def analytic_step_time_s(costs: StageCosts) -> float:
-    """Closed-form step time: steady state of the busiest device + fill/drain bubble + step tail.
-
-    1F1B/GPipe: m * max_d W_d + (p - 1) * max chunk (f + b) (Narayanan 2021, eq. for
-    the bubble (p-1)/m), interleaved: the bubble shrinks by v because a chunk is
-    1/v of a stage; plus p2p on the fill and drain, exposed DP reduction and the
-    optimizer of the slowest device.
-    """
-    m, p = costs.num_microbatches, costs.pp
-    work = [sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d) for d in range(p)]
-    chunk_max = max(c.fwd_s + c.bwd_s for c in costs.chunks)
-    pipe = m * max(work) + (p - 1) * chunk_max + 2 * (p - 1) * costs.p2p_s
-    tail = 0.0
-    for d, dev in enumerate(costs.devices):
-        if costs.overlap_grad_reduce and dev.bucket_s:
-            # buckets hide behind the device's last backward; what outlasts it is exposed
-            last_bwd = min(c.bwd_s for c in costs.chunks if c.device == d)
-            reduce_s = max(dev.bucket_s[-1], sum(dev.bucket_s) - last_bwd * (1 - 1 / len(dev.bucket_s)))
-        else:
-            reduce_s = dev.reduce_total_s
-        tail = max(tail, reduce_s + dev.optimizer_s + dev.post_optimizer_s)
-    return pipe + tail

@@ -15,6 +15,7 @@ from simulator.cost.memory import MemoryBytes, grad_dtype_bytes, state_bytes
 from simulator.parallel.costing import (ChunkCost, DeviceStep, StageCosts, _buckets, optimizer_time_s,
                                         state_dtype_bytes)
 from simulator.parallel.plan import ResolvedPlan
+from simulator.parallel.strategies import dp_reduce_kind
 from simulator.parallel.transformer import backward_ops
 
 
@@ -43,7 +44,7 @@ def graph_stage_costs(g, plan: ResolvedPlan, profile, workload, tiers: C.Tiers) 
     params = float(sum(o["params"] for o in fwd))
     grad_bytes = params * gb
     group = C.group_of(plan.dp, 1, plan.devices_per_node)
-    kind = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+    kind = dp_reduce_kind(plan.zero)
     buckets = _buckets(grad_bytes, plan.grad_bucket_bytes)
     bucket_s = tuple(C.collective_s(kind, b, group, tiers) for b in buckets) if plan.dp > 1 else ()
     total_s = C.collective_s(kind, grad_bytes, group, tiers) if plan.dp > 1 else 0.0

@@ -146,9 +146,13 @@ def pipeline_comm(ctx: LoweringContext) -> list[Comm]:
     """
     if ctx.pp <= 1:
         return []
-    g = ctx.group("pp")
-    size = ctx.activation_bytes / ctx.tp if (ctx.tp > 1) else ctx.activation_bytes
-    return [Comm("pp_send", "p2p", size, g, 1.0, "microbatch")]
+    return [Comm("pp_send", "p2p", pipeline_send_bytes(ctx.activation_bytes, ctx.tp), ctx.group("pp"), 1.0,
+                 "microbatch")]
+
+
+def pipeline_send_bytes(activation_bytes, tp: int):
+    """Bytes each rank sends to the next stage: 1/tp of the activation with tp > 1 (scatter/gather)."""
+    return activation_bytes / tp if tp > 1 else activation_bytes
 
 
 @strategy("data")
@@ -161,12 +165,17 @@ def data_comm(ctx: LoweringContext) -> list[Comm]:
     if ctx.dp <= 1:
         return []
     g = ctx.group("dp")
-    if ctx.zero == 0:
+    if dp_reduce_kind(ctx.zero) == "all_reduce":
         return [Comm("dp_grad_allreduce", "all_reduce", 0.0, g, 1.0, "step")]
     comms = [Comm("dp_grad_reducescatter", "reduce_scatter", 0.0, g, 1.0, "step")]
     if ctx.zero < 3:
         comms.append(Comm("dp_param_allgather", "all_gather", 0.0, g, 1.0, "step"))
     return comms
+
+
+def dp_reduce_kind(zero: int) -> str:
+    """The gradient collective: all-reduce, or reduce-scatter once ZeRO shards anything."""
+    return "all_reduce" if zero == 0 else "reduce_scatter"
 
 
 @strategy("zero")

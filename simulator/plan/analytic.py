@@ -29,9 +29,10 @@ from simulator.cost.compute import MATMUL_KINDS, op_time_s, peak_flops
 from simulator.cost.memory import embedding_params, grad_dtype_bytes, layer_params
 from simulator.hardware.cluster import build_cluster
 from simulator.parallel import transformer as T
-from simulator.parallel.strategies import LoweringContext, lower
+from simulator.parallel.costing import (activation_dtype_bytes, closed_form_parts, layer_comm_s, pp_send_s,
+                                        state_dtype_bytes)
+from simulator.parallel.strategies import LoweringContext
 from simulator.plan.space import RECOMPUTE
-from simulator.units import dtype_bytes
 
 from simulator.plan.closed_form import (P2P_BLOCKING, _acc_fn, _exposed_queue, _grad_accumulation,  # noqa: F401 (re-exported)
                                         _grouped, _head_p, _memory, _tails, _unique_rows, closed_form_step_s,
@@ -44,9 +45,8 @@ def model_arch(sc):
 
 
 def _dtypes(dtype: str) -> tuple[float, float]:
-    e = float(dtype_bytes(dtype if dtype != "tf32" else "fp32"))
-    e_act = max(2.0, e) if dtype != "fp8" else 2.0
-    return e, e_act
+    """(weight, activation) bytes per element, as `costing.stage_costs` takes them."""
+    return state_dtype_bytes(dtype), activation_dtype_bytes(dtype)
 
 
 def _ops_times(profile, op_lists: list[list[dict]], dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,17 +89,7 @@ def _layer_keys(arch, wl, profile, tiers, dpn, keys, e_act):
         ctx = LoweringContext(arch=arch, tp=int(tp), pp=1, dp=1, cp=int(cp), ep=int(ep),
                               sequence_parallel=bool(sp), zero=0, recompute=RECOMPUTE[rec],
                               micro_batch=int(mb), seq_len=wl.seq_len, dtype_bytes=e_act, devices_per_node=dpn)
-        for c in lower(ctx):
-            if c.scope not in ("layer_fwd", "layer_bwd"):
-                continue
-            g = c.group
-            if c.kind in ("p2p", "p2p_ring"):
-                t = c.count * C.p2p_s(c.size_bytes, tiers.scale_out if g.nodes > 1 else tiers.scale_up)
-            else:
-                t = c.count * C.collective_s(c.kind, c.size_bytes, g, tiers)
-            fw = c.scope == "layer_fwd"
-            arr = (hid_f if fw else hid_b) if c.overlap else (direct_f if fw else direct_b)
-            arr[i] += t
+        direct_f[i], direct_b[i], hid_f[i], hid_b[i] = layer_comm_s(ctx, tiers)
     out.update(direct_f=direct_f, direct_b=direct_b, hid_f=hid_f, hid_b=hid_b)
     return out
 
@@ -155,13 +145,10 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     head = E["head_f"] + E["head_b"]
     single = pp == 1
     m = wl.global_batch // (dp * mb)
-    # point-to-point between stages (costing._pp_send_s)
+    # point-to-point between stages: costing.pp_send_s per distinct (tp, sp, crosses nodes)
     act = mb * wl.seq_len / cp * arch.hidden_size * e_act
-    size = np.where(tp > 1, act / tp, act)
     crosses = tp * cp * dp >= dpn
-    p2p = np.where(crosses, C.p2p_s(size, tiers.scale_out), C.p2p_s(size, tiers.scale_up))
-    p2p = p2p + np.where((tp > 1) & ~sp, _grouped(lambda s, t: C.all_gather_s(s, t, tiers.scale_up),
-                                                  act, tp), 0.0)
+    p2p = _grouped(lambda a, t, s, x: pp_send_s(a, t, bool(s), bool(x), tiers), act, tp, sp, crosses)
     p2p = np.where(single, 0.0, p2p)
     layers = nl_stage * (lf + lb)
     acc_first, acc_last, acc_mid = _grad_accumulation(profile, wl.dtype, e, m, lpar, nl_stage // v, v, pp,
@@ -219,23 +206,14 @@ def evaluate_rows(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
 
 
 def evaluate_scalar(sc, profile, arch, profiles_dir=None) -> dict:
-    """One layout via the engine's own `prepare_training` + `costing.analytic_step_time_s` (the reference)."""
+    """One layout via the engine's own `prepare_training` + `costing.closed_form_parts` (the reference)."""
     from simulator.sim.api import prepare_training
     _cluster, _arch, plan, costs = prepare_training(sc, profiles_dir)
-    step = closed_form_step_s(costs)
+    pipe, bubble, tail, opt = closed_form_parts(costs)
+    step = pipe + tail
     mem = max(d.memory.total for d in costs.devices)
-    tails = []
-    for d, dev in enumerate(costs.devices):
-        red = (exposed_buckets_s(dev.bucket_s, next(c.bwd_s for c in costs.chunks if c.device == d and c.index == d))
-               if costs.overlap_grad_reduce and dev.bucket_s else dev.reduce_total_s)
-        tails.append((red + dev.optimizer_s + dev.post_optimizer_s, -d, dev.optimizer_s))
-    opt = max(tails)[2]
-    m, p, v = plan.num_microbatches, plan.pp, plan.virtual_stages
+    m, p = plan.num_microbatches, plan.pp
     comp = max(sum(c.fwd_compute_s + c.bwd_compute_s for c in costs.chunks if c.device == d) for d in range(p))
-    work = [sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d)
-            + ((2 * v - (d == 0) - (d == p - 1)) * costs.p2p_s if getattr(costs, "p2p_blocking", False) and p > 1
-               else 0.0) for d in range(p)]
-    bubble = (sum(work) - max(work)) / v + 2 * (p - 1) * costs.p2p_s
     return {"step_time_s": step, "compute_s": m * comp,
             "exposed_comm_s": max(step - m * comp - opt - bubble, 0.0),
             "pipeline_bubble_s": bubble, "optimizer_s": opt, "memory_bytes_per_device": mem,

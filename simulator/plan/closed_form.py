@@ -1,23 +1,30 @@
 """Closed forms of the analytic tier, vectorized over candidates (helpers of plan/analytic.py).
 
-The pipeline step (`closed_form_step_s` and its vectorized form in
-`analytic.evaluate`), the FIFO gradient-bucket queue after the last backward
-(`exposed_buckets_s`), per-chunk gradient accumulation, the optimizer step
-(the engine's own `costing.optimizer_time_s`, once per distinct size), memory
-per device (the vectorized `cost.memory.stage_memory`) and the once-per-step
-tail (DP reduction, optimizer, ZeRO parameter all-gather). Each mirrors a
-function of `parallel.costing` / `cost.memory`; tests/unit/test_plan_analytic.py
-checks the vectorized tier equals the scalar one on sampled layouts.
+The formulas live once, in the engine's own pure helpers, called here on
+arrays (or once per distinct key via `_grouped` where a communicator's size
+must be a scalar): memory per device is `cost.memory.stage_memory` itself,
+gradient accumulation `costing.grad_accumulation_s`, the optimizer step
+`costing.optimizer_time_s`, buckets `costing.bucket_split`, the tied-embedding
+sync `costing.embedding_sync_s`, the scalar closed form `costing.closed_form_parts`
+(with its FIFO bucket queue `exposed_buckets_s`). What is specific to this
+module is the vectorized bookkeeping: per-rank busy time of the first, last and
+a middle pipeline rank (`pipeline_work`), the bucket queue in closed form over
+runs of equal buckets (`_exposed_queue`) and the step tail (`_tails`).
+tests/unit/test_plan_analytic.py checks the vectorized tier equals the scalar
+one on sampled layouts.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from simulator.cost import comm as C
-from simulator.cost.memory import embedding_params, head_params, layer_params
-from simulator.plan.space import SCHEDULES
+from simulator.cost.memory import embedding_params, head_params, stage_memory
+from simulator.parallel.costing import (StageCosts, analytic_step_time_s, bucket_split,  # noqa: F401
+                                        embedding_sync_crosses, embedding_sync_s, exposed_buckets_s,
+                                        grad_accumulation_s, optimizer_time_s)
+from simulator.parallel.strategies import dp_reduce_kind
+from simulator.plan.space import RECOMPUTE, SCHEDULES
 
-_STATE_TENSORS = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}
 
 def _unique_rows(*cols) -> tuple[np.ndarray, np.ndarray]:
     """(distinct rows of the stacked integer columns, sorted; inverse index), via one mixed-radix key."""
@@ -30,14 +37,8 @@ def _unique_rows(*cols) -> tuple[np.ndarray, np.ndarray]:
     return stacked, inverse.reshape(-1)
 
 
-def _p2p_blocking_default() -> bool:
-    import dataclasses
-    from simulator.parallel.costing import StageCosts
-    f = {x.name: x for x in dataclasses.fields(StageCosts)}.get("p2p_blocking")
-    return bool(f.default) if f is not None else False
-
-
-P2P_BLOCKING = _p2p_blocking_default()
+# Megatron-LM 2021 point-to-point blocks the sender (costing.StageCosts.p2p_blocking)
+P2P_BLOCKING = bool(StageCosts.__dataclass_fields__["p2p_blocking"].default)
 
 
 def pipeline_work(layers, emb, head, p2p, pp, v, blocking: bool):
@@ -60,48 +61,8 @@ def pipeline_work(layers, emb, head, p2p, pp, v, blocking: bool):
 
 
 def closed_form_step_s(costs) -> float:
-    """The planner's closed form on a `StageCosts` (the scalar reference of the vectorized tier).
-
-    step = m * max_d W_d + (sum_d W_d - max_d W_d) / v + 2 (p-1) t_p2p + max_d tail_d:
-    in 1F1B and GPipe every micro-batch passes the bottleneck rank once
-    (m * max W), and the fill and drain cost one pass through the other ranks
-    (Narayanan et al. 2021, section 2.2: bubble (p-1)/m of the ideal time for
-    equal stages), shrunk by v with interleaving. W_d includes blocking sends.
-    """
-    m, p, v = costs.num_microbatches, costs.pp, costs.virtual_stages
-    work = []
-    for d in range(p):
-        w = sum(c.fwd_s + c.bwd_s for c in costs.chunks if c.device == d)
-        if getattr(costs, "p2p_blocking", False) and p > 1:
-            w += (2 * v - (d == 0) - (d == p - 1)) * costs.p2p_s
-        work.append(w)
-    pipe = m * max(work) + (sum(work) - max(work)) / v + 2 * (p - 1) * costs.p2p_s
-    tail = 0.0
-    for d, dev in enumerate(costs.devices):
-        if costs.overlap_grad_reduce and dev.bucket_s:
-            last_bwd = next(c.bwd_s for c in costs.chunks if c.device == d and c.index == d)
-            red = exposed_buckets_s(dev.bucket_s, last_bwd)
-        else:
-            red = dev.reduce_total_s
-        tail = max(tail, red + dev.optimizer_s + dev.post_optimizer_s)
-    return pipe + tail
-
-
-def exposed_buckets_s(bucket_s, last_bwd_s: float) -> float:
-    """Reduction time left after the last backward when its buckets queue FIFO on one stream.
-
-    Bucket k of n becomes ready at (k+1)/n of the last backward (duration D);
-    a FIFO stream then finishes at max_k(ready_k + sum_{j>=k} t_j), so the
-    exposed part is max_k(sum_{j>=k} t_j - D (n-1-k)/n): the last bucket alone
-    when the stream keeps up, the whole backlog when it does not.
-    """
-    n = len(bucket_s)
-    suffix = 0.0
-    best = 0.0
-    for k in range(n - 1, -1, -1):
-        suffix += bucket_s[k]
-        best = max(best, suffix - last_bwd_s * (n - 1 - k) / n)
-    return best
+    """The closed form on a `StageCosts` (`costing.closed_form_parts`; the vectorized tier's reference)."""
+    return analytic_step_time_s(costs)
 
 
 def _head_p(arch, tp, pp, v):
@@ -112,8 +73,6 @@ def _head_p(arch, tp, pp, v):
 def _acc_fn(profile, dtype, e, m, g):
     """Per-micro-batch gradient accumulation time of a chunk with `params` local parameters
     (`costing.grad_accumulation_s`: read the e-byte gradient, read and write the g-byte buffer)."""
-    from simulator.parallel.costing import grad_accumulation_s
-
     def acc(params):
         params = np.asarray(params, float)
         t = grad_accumulation_s(profile, np.maximum(params, 1.0), e, g, dtype)
@@ -165,7 +124,6 @@ def _grouped(fn, sizes: np.ndarray, *group_cols) -> np.ndarray:
 
 def _optimizer_s(profile, local_params, e, optimizer, dtype, g):
     """`costing.optimizer_time_s` itself, evaluated once per distinct local parameter count."""
-    from simulator.parallel.costing import optimizer_time_s
     values, inv = np.unique(np.asarray(local_params, float), return_inverse=True)
     times = np.array([optimizer_time_s(profile, float(x), e, optimizer, loss_scaled=dtype == "fp16", grad_b=g)
                       for x in values])
@@ -173,42 +131,15 @@ def _optimizer_s(profile, local_params, e, optimizer, dtype, g):
 
 
 def _memory(arch, wl, cols, m, e, first, last, stage, layers, g):
-    """Vectorized `cost.memory.stage_memory` for one device position (first/last flags are arrays)."""
+    """`cost.memory.stage_memory` itself over all layouts, for one device position (0/1 flag arrays)."""
     tp, pp, dp, cp, ep = (cols[k].astype(float) for k in ("tp", "pp", "dp", "cp", "ep"))
-    sp, zero, mb = cols["sequence_parallel"], cols["zero"], cols["micro_batch"].astype(float)
-    rec = cols["recompute"]
-    dense, expert = layer_params(arch)
-    params = layers * (dense / tp + expert / (tp * ep)) + first * embedding_params(arch) / tp \
-        + last * (1.0 - first * float(arch.tied_embeddings)) * head_params(arch) / tp
-    weights, grads = params * e, params * g
-    master = 4.0 if e < 4 else 0.0
-    opt = params * (4.0 * _STATE_TENSORS.get(wl.optimizer, 2) + master)
-    opt = np.where(zero >= 1, opt / dp, opt)
-    grads = np.where(zero >= 2, grads / dp, grads)
-    weights = np.where(zero >= 3, weights / dp, weights)
-    s, h, a = wl.seq_len // cp, arch.hidden_size, max(e, 2.0)
-    sbh = s * mb * h
-    scale = a / 2.0
-    mats = 3 if arch.gated_mlp else 2
-    split = 8.0 * sbh + 2.0 * mats * s * mb * arch.ffn_hidden_size
-    if arch.num_experts > 1:
-        split = split + 2.0 * mats * s * mb * arch.ffn_hidden_size * (arch.experts_per_token - 1)
-    repl = np.where(sp, 10.0 * sbh / tp, 10.0 * sbh)
-    none_act = (split / tp + repl + 5.0 * arch.num_heads * s * s * mb / tp) * scale
-    sel_act = (split / tp + repl) * scale
-    full_act = 2.0 * sbh / np.where(sp, tp, 1.0) * scale
-    per_layer = np.choose(rec, [none_act, sel_act, full_act])
-    sched = cols["schedule"]
-    v = cols["virtual_stages"].astype(float)
-    base = np.minimum(m, pp - stage)
-    flight = np.where(sched == SCHEDULES.index("gpipe"), m,
-                      np.where((sched == SCHEDULES.index("interleaved")) & (v > 1),
-                               base + (pp - 1 - stage) / v, base))
-    acts = per_layer * layers * flight
-    temp = np.where(rec == 2, none_act, 0.0)
-    temp = temp + last * s * mb * arch.vocab_size / tp * (a + 4.0)
-    temp = temp + np.where(zero >= 3, (dense + expert / ep) / tp * e, 0.0)
-    return weights + grads + opt + acts + temp
+    mem = stage_memory(arch, layers=layers, first=first, last=last, stage=stage, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep,
+                       sequence_parallel=cols["sequence_parallel"], zero=cols["zero"],
+                       recompute=np.asarray(RECOMPUTE)[cols["recompute"]], micro_batch=cols["micro_batch"].astype(float),
+                       seq_len=wl.seq_len, dtype_bytes=e, optimizer=wl.optimizer,
+                       schedule=np.asarray(SCHEDULES)[cols["schedule"]], num_microbatches=m,
+                       virtual_stages=cols["virtual_stages"].astype(float), grad_bytes=g)
+    return mem.total
 
 
 def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd, g):
@@ -229,20 +160,18 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd
     bucket = par.grad_bucket_bytes
     embed_sync = arch.tied_embeddings & (pp > 1)
     emb_bytes = emb_p * g
-    cross = tp * cp * dp * (pp - 1) >= dpn
+    cross = embedding_sync_crosses(tp, cp, dp, pp, dpn)
     for has_emb, has_head, middle, name in positions:
         params = nl_stage * lpar + has_emb * emb_p + has_head * head_p
         grad = params * g
-        kind_ar = (zero == 0).astype(np.int64)
 
-        def red(s, d, st, ar):
+        def red(s, d, st, z):
             if d <= 1:
                 return np.zeros_like(s)
-            return C.collective_s("all_reduce" if ar else "reduce_scatter", s, C.group_of(d, st, dpn), tiers)
-        nb = np.maximum(1, np.ceil(grad / bucket))
-        last_b = grad - bucket * (nb - 1)
+            return C.collective_s(dp_reduce_kind(z), s, C.group_of(d, st, dpn), tiers)
+        nb, last_b = bucket_split(grad, bucket)
         both = _grouped(red, np.concatenate([grad, last_b, np.full(n, float(bucket))]),
-                        np.tile(dp, 3), np.tile(stride, 3), np.tile(kind_ar, 3))
+                        np.tile(dp, 3), np.tile(stride, 3), np.tile(np.minimum(zero, 1), 3))
         total, last_t, full_t = both[:n], both[n:2 * n], both[2 * n:]
         post = np.where((zero >= 1) & (zero < 3) & (dp > 1),
                         _grouped(lambda s, d, st: C.collective_s("all_gather", s, C.group_of(d, st, dpn), tiers)
@@ -251,9 +180,7 @@ def _tails(arch, par, profile, tiers, dpn, cols, e, wl, lpar, nl_stage, last_bwd
         sync_here = embed_sync & (np.asarray(has_emb + has_head) > 0)
         sync = np.zeros(n)
         if np.any(sync_here):
-            g_x, g_n = C.Group(2, 1, 2), C.Group(2, 2, 1)
-            sync = np.where(cross, C.collective_s("all_reduce", emb_bytes, g_x, tiers),
-                            C.collective_s("all_reduce", emb_bytes, g_n, tiers))
+            sync = embedding_sync_s(emb_bytes, cross, tiers)
         total = np.where(has_reduce, total, 0.0) + np.where(sync_here, sync, 0.0)
         if par.overlap_grad_reduce:
             n_red = np.where(has_reduce & (grad > 0), nb, 0)
