@@ -57,3 +57,25 @@ def test_stage_memory_total_and_first_stage_holds_embedding():
     assert first.activations > middle.activations     # 1F1B: the first stage holds p micro-batches
     assert first.total == pytest.approx(first.weights + first.gradients + first.optimizer
                                         + first.activations + first.temporary)
+
+
+def test_stage_memory_on_arrays_equals_it_per_layout():
+    """The planner calls stage_memory on arrays of layouts: each element is the scalar result."""
+    import itertools
+
+    import numpy as np
+    rows = list(itertools.product([1, 8], [1, 4], [0, 2, 3], ["none", "selective", "full"],
+                                  ["1f1b", "gpipe", "interleaved"], [False, True], [(1, 0), (0, 1)]))
+    col = lambda i: np.array([r[i] for r in rows])   # noqa: E731
+    tp, pp, zero, rec, sched, sp = (col(i) for i in range(6))
+    first = np.array([r[6][0] for r in rows], float)
+    last = np.array([r[6][1] for r in rows], float)
+    common = dict(layers=6, dp=4, cp=1, ep=1, micro_batch=2, seq_len=2048, dtype_bytes=2.0, optimizer="adam",
+                  num_microbatches=8, virtual_stages=2, grad_bytes=4.0)
+    vec = M.stage_memory(ARCH, first=first, last=last, stage=np.where(last > 0, pp - 1, 0), tp=tp, pp=pp,
+                         zero=zero, recompute=rec, schedule=sched, sequence_parallel=sp, **common)
+    for i, (t, p, z, r, s, q, (f, la)) in enumerate(rows):
+        ref = M.stage_memory(ARCH, first=bool(f), last=bool(la), stage=p - 1 if la else 0, tp=t, pp=p, zero=z,
+                             recompute=r, schedule=s, sequence_parallel=q, **common)
+        for k, val in ref.as_dict().items():
+            assert (vec.total if k == "total" else getattr(vec, k))[i] == pytest.approx(val, rel=1e-12), (k, rows[i])

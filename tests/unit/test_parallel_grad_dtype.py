@@ -148,3 +148,17 @@ def test_unknown_gradient_dtype_is_one_line_exit_2(cli, tmp_path):
     r = cli("simulate", path, "--set", "parallelism.grad_reduce_dtype=fp64", "--json")
     assert r.code == 2
     assert "grad_reduce_dtype" in r.err and "Traceback" not in r.err
+
+
+def test_fp8_planner_keeps_bf16_weights_and_fp32_grads_like_the_engine():
+    """fp8 GEMMs on bf16 weights (2 B) and an fp32 gradient buffer, in both tiers."""
+    prof = load_hardware("h100-sxm5-80gb")
+    sc = Scenario.model_validate({
+        "workload": {"model": "megatron-22b", "global_batch": 64, "seq_len": 2048, "dtype": "fp8", "tokens": 1e10},
+        "cluster": {"hardware": "h100-sxm5-80gb", "devices": 32}})
+    cols = layouts(ARCH, 32, sc.workload, 8)
+    out = analytic.evaluate(sc, cols, prof, ARCH)
+    for i in np.random.default_rng(11).choice(len(cols["tp"]), 6, replace=False):
+        ref = analytic.evaluate_scalar(apply_layout(sc, cols, int(i)), prof, ARCH)
+        assert out["memory_bytes_per_device"][i] == pytest.approx(ref["memory_bytes_per_device"], rel=1e-9)
+        assert out["step_time_s"][i] == pytest.approx(ref["step_time_s"], rel=1e-9)
