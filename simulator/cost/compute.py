@@ -68,16 +68,23 @@ def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES, k=
     m = np.asarray(m, dtype=float)
     n = np.asarray(n, dtype=float)
     batch = np.asarray(batch, dtype=float)
-    fill = (m * n) / (np.ceil(m / MMA) * MMA * np.ceil(n / MMA) * MMA)
     best = np.zeros(np.broadcast(m, n, batch).shape)
     for tm, tn in tiles:
-        count = np.ceil(m / tm) * np.ceil(n / tn) * batch
+        # Every launched tile costs a full tile's time, so the useful fraction is
+        # the real output over the padded tile grid times the filled SM slots.
+        # (Padding only to the MMA edge would let one extra row *speed up* a GEMM
+        # by changing the wave count, e.g. m 512 -> 513.)
+        tile_m = np.minimum(tm, np.ceil(m / MMA) * MMA)
+        tile_n = np.minimum(tn, np.ceil(n / MMA) * MMA)
+        tiles_m, tiles_n = np.ceil(m / tile_m), np.ceil(n / tile_n)
+        fill = (m * n) / (tiles_m * tile_m * tiles_n * tile_n)
+        count = tiles_m * tiles_n * batch
         if k is not None:
             max_split = np.maximum(1.0, np.floor(np.asarray(k, dtype=float) / 256.0))
             count = count * np.clip(np.floor(compute_units / count), 1.0, max_split)
         waves = np.ceil(count / compute_units)
-        best = np.maximum(best, count / (waves * compute_units))
-    out = fill * best
+        best = np.maximum(best, fill * count / (waves * compute_units))
+    out = best
     return out if out.ndim else float(out)
 
 
