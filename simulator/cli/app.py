@@ -36,12 +36,15 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
 
-    @app.callback()
-    def _root(version: bool = typer.Option(False, "--version", help="print the version and exit")):
+    @app.callback(invoke_without_command=True)
+    def _root(ctx: typer.Context, version: bool = typer.Option(False, "--version", help="print the version and exit")):
         """Compute-efficiency simulator and capacity planner for deep-learning workloads."""
         if version:
             from simulator import __version__
             typer.echo(f"capplan {__version__}")
+            raise typer.Exit(0)
+        if ctx.invoked_subcommand is None:
+            typer.echo(ctx.get_help())
             raise typer.Exit(0)
 
     for name in COMMAND_MODULES:
@@ -55,6 +58,16 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _click_module():
+    """The click that typer runs on: vendored as typer._click in new typer, plain click before."""
+    try:
+        from typer import _click
+        return _click
+    except ImportError:
+        import click
+        return click
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Library warnings reach the user as one plain line on stderr, not file:line noise."""
     typer.echo(f"warning: {message}", err=True)
@@ -65,30 +78,31 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: click returns typer.Exit codes instead of exiting
+        rv = app(args=argv, standalone_mode=False)
     except InputError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
-        return (2)
+        return 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        return (130)
+        return 130
     except SystemExit as exc:
         return (exc.code if isinstance(exc.code, int) else 0)
     except Exception as exc:  # noqa: BLE001 - the one place internal errors are rendered
-        import click
+        click = _click_module()
         if isinstance(exc, click.exceptions.UsageError):
             typer.echo(f"error: {exc.format_message()}", err=True)
-            return (2)
+            return 2
         if isinstance(exc, click.exceptions.Exit):
             return (exc.exit_code)
         if isinstance(exc, click.exceptions.Abort):
             typer.echo("aborted", err=True)
-            return (130)
+            return 130
         if os.environ.get("CAPPLAN_DEBUG"):
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (set CAPPLAN_DEBUG=1 for details)", err=True)
-        return (1)
-    return (0)
+        return 1
+    return rv if isinstance(rv, int) else 0
 
 
 
