@@ -4,16 +4,17 @@ CNNs and other graphs without a `TransformerArch` run as one pipeline stage
 (tp = pp = cp = ep = 1). Every forward op of the graph is costed by the
 roofline; backward ops follow the same rules as for transformers
 (`transformer.backward_ops`). Activation memory is the sum of the forward
-outputs (all kept for backward; no recompute), weights/gradients/optimizer
-as for transformers.
+outputs (all kept for backward; no recompute), weights/gradients/optimizer,
+the gradient buffer's dtype and its per-micro-batch accumulation as for
+transformers.
 """
 from __future__ import annotations
 
 from simulator.cost import comm as C
 from simulator.cost.compute import MATMUL_KINDS, op_time_s
 from simulator.cost.memory import MemoryBytes, grad_dtype_bytes, state_bytes
-from simulator.parallel.costing import (ChunkCost, DeviceStep, StageCosts, _buckets, optimizer_time_s,
-                                        state_dtype_bytes)
+from simulator.parallel.costing import (ChunkCost, DeviceStep, StageCosts, _buckets, grad_accumulation_s,
+                                        optimizer_time_s, state_dtype_bytes)
 from simulator.parallel.plan import ResolvedPlan
 from simulator.parallel.strategies import dp_reduce_kind
 from simulator.parallel.transformer import backward_ops
@@ -42,6 +43,8 @@ def graph_stage_costs(g, plan: ResolvedPlan, profile, workload, tiers: C.Tiers) 
     t_f = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in fwd)
     t_b = sum(op_time_s(profile, o["kind"], o["flops"], o["bytes"], dtype, o["gemm_mnk"]) for o in backward_ops(fwd))
     params = float(sum(o["params"] for o in fwd))
+    if plan.num_microbatches > 1 and params > 0:   # as for transformer chunks (costing.stage_costs)
+        t_b += grad_accumulation_s(profile, params, e, gb, dtype)
     grad_bytes = params * gb
     group = C.group_of(plan.dp, 1, plan.devices_per_node)
     kind = dp_reduce_kind(plan.zero)

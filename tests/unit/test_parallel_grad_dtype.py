@@ -162,3 +162,27 @@ def test_fp8_planner_keeps_bf16_weights_and_fp32_grads_like_the_engine():
         ref = analytic.evaluate_scalar(apply_layout(sc, cols, int(i)), prof, ARCH)
         assert out["memory_bytes_per_device"][i] == pytest.approx(ref["memory_bytes_per_device"], rel=1e-9)
         assert out["step_time_s"][i] == pytest.approx(ref["step_time_s"], rel=1e-9)
+
+
+def test_cnn_graph_path_follows_the_gradient_dtype(a100):
+    """Non-transformer graphs: fp32 gradient buffer under bf16, accumulated once per extra micro-batch."""
+    from simulator.sim.api import prepare_training
+
+    def cnn(dtype, grad=None, micro_batch=8):
+        par = {"grad_reduce_dtype": grad} if grad else {}
+        return Scenario.model_validate({"workload": {"model": "resnet50", "global_batch": 256,
+                                                     "micro_batch": micro_batch, "dtype": dtype},
+                                        "cluster": {"hardware": "a100-sxm4-80gb", "devices": 8},
+                                        "parallelism": par})
+    _, _, _, b = prepare_training(cnn("bf16"))
+    _, _, _, h = prepare_training(cnn("fp16"))
+    assert b.devices[0].memory.gradients == 2.0 * h.devices[0].memory.gradients
+    assert b.chunks[0].grad_bytes == 2.0 * h.chunks[0].grad_bytes
+    _, _, _, auto = prepare_training(cnn("bf16"))
+    _, _, _, half = prepare_training(cnn("bf16", "bf16"))
+    params = auto.chunks[0].grad_bytes / 4.0
+    extra = grad_accumulation_s(a100, params, 2.0, 4.0, "bf16") - grad_accumulation_s(a100, params, 2.0, 2.0, "bf16")
+    assert auto.chunks[0].bwd_compute_s - half.chunks[0].bwd_compute_s == pytest.approx(extra, rel=1e-9)
+    _, _, _, one = prepare_training(cnn("bf16", micro_batch=32))    # one micro-batch: nothing to accumulate
+    _, _, _, one_half = prepare_training(cnn("bf16", "bf16", micro_batch=32))
+    assert one.chunks[0].bwd_compute_s == one_half.chunks[0].bwd_compute_s
