@@ -5,9 +5,9 @@ engine and BF16_Optimizer (ZeRO-1), bf16, a 250k vocabulary, Jean Zay's
 Omni-Path network. Row and sources: tests/validation/data/bloom176b_a100.csv;
 the cluster profile: tests/validation/data/a100-sxm4-80gb-jeanzay-opa.yaml.
 What capplan cannot express (DeepSpeed sends the full activation from every
-tp rank instead of Megatron's scatter/gather, fp32 gradient accumulation,
-the README's hand-balanced stage partition, ALiBi) is left at capplan's
-defaults, documented in `bloom_scenario`. Prints predicted, logged and the
+tp rank instead of Megatron's scatter/gather, the README's hand-balanced stage partition, ALiBi) is left at capplan's
+defaults, documented in `bloom_scenario`. (fp32 gradient
+accumulation and reduction are modelled: parallelism.grad_reduce_dtype auto.) Prints predicted, logged and the
 signed error.
 
     python benchmarks/bloom176b.py [--json]
