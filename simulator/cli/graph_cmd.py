@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
     @app.command("graph")
     def graph_cmd(
         model: str = typer.Argument(..., help="bundled name (capplan models list), config.json or .onnx path"),
-        seq: int = typer.Option(2048, "--seq", help="sequence length (tokens per sequence)"),
+        seq: Optional[int] = typer.Option(None, "--seq", help="sequence length (default: the model's context, at most 2048)"),
         batch: int = typer.Option(1, "--batch", help="sequences (or images) per pass"),
         dtype: str = typer.Option("bf16", "--dtype", help="fp32 | tf32 | bf16 | fp16 | fp8"),
         training: bool = typer.Option(False, "--training", help="add backward, recompute and optimizer ops"),
@@ -60,7 +60,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON only"),
     ):
         """Build a model's computation graph and show params, FLOPs and bytes per layer and in total."""
-        from simulator.graph.build import load_model
+        from simulator.graph.build import load_arch, load_model
+        if seq is None:
+            arch = load_arch(model) if not model.endswith(".onnx") else None
+            seq = min(2048, arch.max_position_embeddings) if arch else 2048
         dims = parse_pairs(list(dim or []), "--dim")
         options = parse_pairs(list(option or []), "--option")
         with warnings.catch_warnings(record=True):

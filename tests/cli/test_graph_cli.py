@@ -164,3 +164,11 @@ def test_hf_checkout_folder_with_config_json(cli, tmp_path):
     (tmp_path / "my-model" / "config.json").write_text(json.dumps(GOOD))
     r = cli("graph", str(tmp_path / "my-model"), "--seq", "8", "--json")
     assert r.code == 0 and json.loads(r.out)["params"] == 2 * (12 * 64 * 64 + 13 * 64) + 100 * 64 + 1024 * 64 + 128
+
+
+def test_default_seq_is_the_models_context_capped_at_2048(cli):
+    import json
+    r = cli("graph", "bert-base", "--json")
+    assert r.code == 0 and "warning" not in r.err
+    assert json.loads(r.out)["seq_len"] == 512
+    assert json.loads(cli("graph", "gpt3-175b", "--json").out)["seq_len"] == 2048
