@@ -71,6 +71,7 @@ def calibrated_profile(base: HardwareProfile, fit: FitResult, run: CalibrationRu
     data["efficiency"] += [c.model_dump() for c in fit.curves]
     for c in fit.curves:
         sources[f"efficiency.{c.op_class}.{c.dtype}"] = c.source
+    data["vector_flops_per_s"] = {**base.vector_flops_per_s, **fit.vector_flops_per_s}
     data["memory"]["bandwidth_bytes_per_s"] = fit.bandwidth_bytes_per_s
     data["launch_overhead_s"] = fit.launch_overhead_s
     sources["launch_overhead_s"] = f"{label}: median time of one tiny call/kernel"

@@ -17,8 +17,9 @@ fitted model; measurements faster than the datasheet peak are flagged.
 
 Peaks: on a CPU (and for a GPU without a datasheet profile) the reference is
 measured: peak_flops_per_s[dtype] = best GEMM rate, bandwidth = best
-large-array (working set >= 4x last-level cache) single-pass STREAM kernel;
-the curves are then fractions of those. On a GPU with a datasheet profile the
+large-array (working set >= 4x last-level cache) single-pass STREAM kernel,
+vector_flops_per_s[dtype] = best rate of the GELU activation microbenchmark
+(the rate memory-class ops are bounded by); the curves are then fractions of those. On a GPU with a datasheet profile the
 curves are fractions of the datasheet peaks.
 """
 from __future__ import annotations
@@ -61,6 +62,7 @@ class FitResult:
     flags: list[str]
     measured_peaks: bool
     sources: dict[str, str] = field(default_factory=dict)
+    vector_flops_per_s: dict[str, float] = field(default_factory=dict)
 
 
 def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_peaks: bool,
@@ -79,6 +81,7 @@ def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_
     launch = _launch(measurements, base)
     flags = _flags(measurements, base, large_bytes / 4.0)
     peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label, launch)
+    vector = _vector_rates(measurements, measured_peaks, label, sources)
     curves, residuals = [], []
     gemm_dtypes = sorted({m.dtype for m in measurements if m.test == "gemm"})
     for dtype in gemm_dtypes:
@@ -112,7 +115,30 @@ def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_
                                   f"fraction of {_ref(measured_peaks)} bandwidth")
         curves.append(curve)
         residuals += _residuals(stream, curve, bw, launch)
-    return FitResult(peaks, bw, launch, curves, residuals, flags, measured_peaks, sources)
+    return FitResult(peaks, bw, launch, curves, residuals, flags, measured_peaks, sources, vector)
+
+
+VECTOR_TESTS = ("gelu",)     # activation microbenchmarks that set vector_flops_per_s
+
+
+def _vector_rates(measurements, measured: bool, label: str, sources: dict) -> dict[str, float]:
+    """Vector rate per dtype: the best rate (graph FLOPs per second) of the activation
+    microbenchmark over its sizes, where peaks are measured (a CPU: NumPy ufunc passes,
+    1-3 GFLOP/s, far below the BLAS GEMM peak). With datasheet peaks (a GPU) the
+    datasheet's vector rate stays: a GPU's activation kernel is memory bound, so its
+    rate is not the vector ceiling."""
+    if not measured:
+        return {}
+    out = {}
+    for dtype in sorted({m.dtype for m in measurements if m.test in VECTOR_TESTS and m.flops > 0}):
+        best = max((m for m in measurements if m.test in VECTOR_TESTS and m.dtype == dtype and m.flops > 0),
+                   key=lambda m: m.flops_per_s)
+        out[dtype] = best.flops_per_s
+        sources[f"vector_flops_per_s.{dtype}"] = (
+            f"{label}: best rate of the {best.test} activation microbenchmark (kernels.{best.test}; "
+            f"FLOPs per element as simulator.graph.ops.PER_ELEMENT_FLOPS counts them) over its "
+            f"sizes, at {best.shape}; bounds elementwise/norm/softmax/reduce ops in cost.compute")
+    return out
 
 
 def _ref(measured: bool) -> str:

@@ -14,6 +14,7 @@ Tests and what they measure (bytes counted as STREAM does, McCalpin 1995):
   scale  c = s * a        2 arrays moved                       -> memory curve
   triad  a = b + s * c    3 arrays moved (fused on a GPU)      -> memory curve where fused
   exp    c = exp(a), sum  (elementwise and reduction kernels)  -> reported
+  gelu   kernels.gelu(a)  (the activation the executor runs)   -> vector_flops_per_s (CPU)
   launch one tiny call    (call or kernel-launch overhead)     -> launch_overhead_s
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from simulator.calibrate.kernels import gelu
+from simulator.graph.ops import PER_ELEMENT_FLOPS
 from simulator.calibrate.harness import (Settings, Timer, gemm_flops, random_array, rotation_sets,
                                          time_call)
 from simulator.schema.calibration import Fingerprint, Measurement
@@ -78,6 +81,7 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
     for n in backend.stream_sizes(quick)[1::2]:
         tasks.append(_stream_task(backend, settings, rng, "exp", n))
         tasks.append(_stream_task(backend, settings, rng, "sum", n))
+        tasks.append(_stream_task(backend, settings, rng, "gelu", n))
     if backend.extra_tasks is not None:
         tasks.extend(backend.extra_tasks(backend, quick, rng, settings))
     # a second round of the compute tests, minutes later: run_suite keeps the faster round,
@@ -210,7 +214,11 @@ def _conv_task(backend: Backend, settings: Settings, rng, dtype: str, n: int, ci
 
 
 # arrays read+written per element, whether the kernel is one pass over memory
-_STREAM = {"copy": 2, "add": 3, "scale": 2, "triad": 3, "exp": 2, "sum": 1}
+_STREAM = {"copy": 2, "add": 3, "scale": 2, "triad": 3, "exp": 2, "sum": 1, "gelu": 2}
+# FLOPs per element in the graph's convention (simulator.graph.ops.PER_ELEMENT_FLOPS), so a
+# measured rate is in the units the cost model divides the graph's elementwise FLOPs by
+_FLOPS_PER_ELEMENT = {"add": 1.0, "scale": 1.0, "triad": 2.0, "sum": 1.0,
+                      "exp": float(PER_ELEMENT_FLOPS["exp"]), "gelu": float(PER_ELEMENT_FLOPS["gelu"])}
 
 
 _VECTORS: dict = {}
@@ -240,10 +248,11 @@ def _stream_task(backend: Backend, settings: Settings, rng, test: str, n: int) -
             "triad": lambda i: backend.triad(c, b, a, 0.75),
             "exp": lambda i: xp.exp(a, out=c),
             "sum": lambda i: a.sum(),
+            "gelu": lambda i: gelu(xp, a),
         }
         timing = time_call(kernels[test], timer=backend.timer, settings=settings)
         op_class = _stream_class(test, backend.triad_fused)
-        flops = {"add": 1.0, "scale": 1.0, "triad": 2.0, "sum": 1.0}.get(test, 0.0) * n
+        flops = _FLOPS_PER_ELEMENT.get(test, 0.0) * n
         return measurement(test, op_class, "fp32", f"n={n}", flops, nbytes, timing)
     return Task(f"{test} fp32 n={n}", run)
 

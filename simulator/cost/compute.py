@@ -2,6 +2,9 @@
 
     t = max(flops / (peak[dtype] * eff_c), bytes / (bw * eff_m)) + launch
 
+Memory-class ops (elementwise, norms, softmax, reductions) take their compute
+bound from the vector rate instead (`vector_flops`, eff_c = 1).
+
 `eff_c` is the profile's efficiency curve for the op class at the op's FLOP
 count, times a wave-quantization factor for GEMMs (tiles over SMs); `eff_m`
 the memory curve at the bytes moved. Every function accepts NumPy arrays for
@@ -41,6 +44,23 @@ def peak_flops(profile: HardwareProfile, dtype: str) -> float:
             return peaks[alt]
     raise InputError(f"hardware '{profile.name}' has no peak FLOP/s for dtype {dtype}",
                      field="workload.dtype", expected=", ".join(peaks))
+
+
+def vector_flops(profile: HardwareProfile, dtype: str) -> float:
+    """FLOP/s bounding memory-class ops (elementwise, norm, softmax, reduce, ...).
+
+    These run on the vector/SIMT units (CUDA cores, CPU SIMD through NumPy ufuncs),
+    not the tensor cores: the profile's `vector_flops_per_s[dtype]`, else its fp32
+    vector rate (elementwise kernels compute half types in fp32 registers, e.g.
+    PyTorch's opmath_type), else, where the profile gives no vector rate, the fp32
+    peak (on NVIDIA datasheets fp32 is the non-tensor rate) or the dtype's peak.
+    """
+    vec = profile.vector_flops_per_s
+    if dtype in vec:
+        return vec[dtype]
+    if "fp32" in vec:
+        return vec["fp32"]
+    return peak_flops(profile, "fp32" if "fp32" in profile.peak_flops_per_s else dtype)
 
 
 def op_class_of(kind: str) -> str:
@@ -121,9 +141,7 @@ def op_time_s(profile: HardwareProfile, kind: str, flops, bytes_moved, dtype: st
     has_flops = flops > 0
     if np.any(has_flops):
         if op_class_of(kind) == "memory":
-            # vector/SIMT work: elementwise FLOPs run on CUDA cores, far from tensor
-            # peak, but such ops are memory bound; bound them by the fp32 peak.
-            peak = peak_flops(profile, "fp32" if "fp32" in profile.peak_flops_per_s else dtype)
+            peak = vector_flops(profile, dtype)
             eff_c = 1.0
         else:
             peak = peak_flops(profile, dtype)

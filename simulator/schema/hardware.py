@@ -122,6 +122,11 @@ class HardwareProfile(Frozen):
     kind: Literal["gpu", "tpu", "cpu", "accelerator"]
     architecture: str | None = None
     peak_flops_per_s: dict[DType, FlopsPerS]
+    # Vector (non-tensor / SIMD / SIMT) arithmetic rate per dtype: what elementwise,
+    # norm, softmax and reduction ops run at (NVIDIA "FP32" non-tensor, e.g. A100
+    # 19.5 TFLOP/s; a CPU's measured NumPy ufunc rate). Optional: without it the
+    # cost model bounds such ops by the fp32 peak (simulator/cost/compute.py).
+    vector_flops_per_s: dict[DType, FlopsPerS] = Field(default_factory=dict)
     memory: Memory
     compute_units: int | None = Field(default=None, gt=0)   # SMs / cores / TensorCores
     launch_overhead_s: Seconds
