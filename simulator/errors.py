@@ -5,6 +5,7 @@ anything else escaping the CLI is an internal error (exit code 1).
 """
 from __future__ import annotations
 
+import re
 from difflib import get_close_matches
 from typing import Iterable
 
@@ -58,12 +59,21 @@ class InfeasibleError(InputError):
     """The request is well formed but cannot be satisfied (e.g. a plan that never fits)."""
 
 
+def _is_union_tag(part) -> bool:
+    """pydantic's location tags for validators and union members (not user field names)."""
+    text = str(part)
+    return text.startswith(("function-", "constrained-")) or re.fullmatch(
+        r"(float|int|str|bool|none|list\[.*\]|dict\[.*\]|literal\[.*\]|tagged-union\[.*\])", text) is not None
+
+
 def from_validation_error(exc, source: str | None = None) -> InputError:
     """Turn a pydantic ValidationError into one InputError naming the first bad field."""
     errs = exc.errors()
     first = errs[0]
-    loc = ".".join(str(p) for p in first.get("loc", ()) if p not in ("function-after", "function-before"))
+    loc = ".".join(str(p) for p in first.get("loc", ()) if not _is_union_tag(p))
     msg = first.get("msg", "invalid value")
+    if msg.startswith("Value error, "):     # a schema validator's own message
+        msg = msg[len("Value error, "):]
     kind = first.get("type", "")
     if kind == "extra_forbidden":
         msg = "is not a known field"

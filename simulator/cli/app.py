@@ -68,6 +68,14 @@ def _click_module():
         return click
 
 
+def _exit_abort_types(click) -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Exit and Abort classes of typer and of its click (vendored click has none of its own)."""
+    import typer.exceptions as texc
+    exits = tuple(c for c in (getattr(texc, "Exit", None), getattr(click.exceptions, "Exit", None)) if c)
+    aborts = tuple(c for c in (getattr(texc, "Abort", None), getattr(click.exceptions, "Abort", None)) if c)
+    return exits, aborts
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Library warnings reach the user as one plain line on stderr, not file:line noise."""
     typer.echo(f"warning: {message}", err=True)
@@ -91,13 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place internal errors are rendered
         click = _click_module()
         if isinstance(exc, click.exceptions.UsageError):
-            typer.echo(f"error: {exc.format_message()}", err=True)
+            message = exc.format_message().strip()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not message:
+                message = "missing a command (see the list above)"   # the help went to stdout
+            typer.echo(f"error: {message}", err=True)
             return 2
-        if isinstance(exc, click.exceptions.Exit):
-            return (exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        exit_types, abort_types = _exit_abort_types(click)
+        if isinstance(exc, exit_types):
+            return getattr(exc, "exit_code", 0)
+        if isinstance(exc, abort_types):
             typer.echo("aborted", err=True)
             return 130
+        if isinstance(exc, OSError) and getattr(exc, "filename", None):
+            # a file we were asked to write (or read) that the OS refused: the user's to fix
+            typer.echo(f"error: {exc.filename}: {exc.strerror or exc}", err=True)
+            return 2
         if os.environ.get("CAPPLAN_DEBUG"):
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (set CAPPLAN_DEBUG=1 for details)", err=True)

@@ -69,11 +69,22 @@ def calibrate_command(
     _render_calibration(Console(), outcome)
 
 
+def _no_store_yet(store) -> Path | None:
+    """The store's path when no store exists there yet (absent or empty file): reading must not create one."""
+    from simulator.calibrate.store import default_store_path
+    path = Path(store) if store is not None else default_store_path()
+    return path if not path.exists() or (path.is_file() and path.stat().st_size == 0) else None
+
+
 def _list_runs(store, as_json: bool) -> None:
     from simulator.calibrate.store import open_store
-    with open_store(store) as st:
-        runs = st.list_runs()
-        path = st.path
+    path = _no_store_yet(store)
+    if path is not None:
+        runs = []
+    else:
+        with open_store(store) as st:
+            runs = st.list_runs()
+            path = st.path
     rows = [{"id": r.id, "backend": r.backend, "device": r.fingerprint.device, "started_at": r.started_at,
              "finished_at": r.finished_at, "quick": r.quick, "partial": r.partial,
              "status": "complete" if r.complete else ("interrupted" if r.finished_at else "incomplete")}

@@ -43,6 +43,13 @@ def whatif_scenario(model: str, hardware: List[str], devices: List[int], tokens:
     if not hardware or (not devices and rate is None):
         raise InputError("a what-if needs --hardware and, for training, --devices", source="command line",
                          expected="e.g. --hardware h100-sxm5-80gb --devices 1024")
+    if rate is not None and tokens is not None:
+        raise InputError("--tokens (a training question) and --rate (a serving question) exclude each other",
+                         source="command line", field="--rate", expected="one of --tokens or --rate")
+    bad = [d for d in devices if d < 1]
+    if bad:
+        raise InputError(f"device count {bad[0]} is not positive", source="command line", field="--devices",
+                         expected="a positive integer")
     devices = devices or [1]
     sweep: dict = {}
     if len(hardware) > 1:

@@ -107,7 +107,22 @@ def load_arch(ref: Any, options: Mapping[str, Any] | None = None) -> Transformer
         return None
     from simulator.graph.importers.hf_config import arch_from_config, read_config
     cfg = read_config(spec) if isinstance(spec, Path) else spec
-    return arch_from_config(cfg, source, options)
+    try:
+        return arch_from_config(cfg, source, options)
+    except InputError as exc:
+        if exc.source != "options":
+            raise
+        # a scenario's workload.model_options: name the field where the user wrote it
+        raise InputError(exc.message, field=f"workload.model_options.{exc.field}", expected=exc.expected) from None
+
+
+def warn_beyond_context(arch: TransformerArch, tokens: int, source: str | None, what: str = "seq_len") -> None:
+    """Warn (do not fail) when a sequence is longer than the model's position table."""
+    if tokens > arch.max_position_embeddings:
+        where = f"{source}: " if source else ""
+        warnings.warn(f"{where}{what} {tokens} exceeds the model's max_position_embeddings "
+                      f"{arch.max_position_embeddings}; counted as if the model accepted it",
+                      UserWarning, stacklevel=3)
 
 
 def build_from_config(spec: Any, *, batch: int, seq_len: int, dtype: str, dt: float, dims: dict,

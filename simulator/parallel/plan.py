@@ -14,6 +14,7 @@ from simulator.schema.graph import TransformerArch
 from simulator.schema.scenario import Scenario
 
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
+MAX_MICROBATCHES = 100_000   # per pipeline per step; see resolve_plan
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
         _fail(f"micro_batch {wl.micro_batch} does not divide the per-replica batch {per_replica}",
               "workload.micro_batch", f"a divisor of global_batch / dp = {per_replica}", source)
     m = per_replica // wl.micro_batch
+    if m > MAX_MICROBATCHES:
+        # the engine times every micro-batch of a step: beyond this it runs for minutes and
+        # out of memory instead of answering (real runs use tens to a few thousand)
+        _fail(f"{m} micro-batches per step (global_batch / dp / micro_batch) is more than the "
+              f"simulator times", "workload.micro_batch",
+              f"at most {MAX_MICROBATCHES:,} micro-batches per step: raise micro_batch or lower global_batch", source)
     if par.schedule == "interleaved" and v > 1 and m % pp:
         _fail(f"interleaved schedule needs the micro-batch count ({m}) to be a multiple of pp = {pp}",
               "workload.micro_batch", "global_batch / dp / micro_batch divisible by pp", source)

@@ -8,18 +8,24 @@ need the model and live in `parallel/`, not here.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from simulator.schema.base import Frozen
+
+class Section(Frozen):
+    """A scenario section: also refuses inf and nan (`tokens: inf` is a typo, not a plan)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
 
 DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
 WeightDType = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
 KVDType = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
 
 
-class Workload(Frozen):
+class Workload(Section):
     kind: Literal["training", "inference"] = "training"
     # bundled name | path to config.json / .onnx | inline HF-style mapping
     model: Union[str, dict[str, Any]]
@@ -41,14 +47,18 @@ class Workload(Frozen):
     weight_dtype: WeightDType | None = None         # weight-only quantization (int8/int4) or fp8
 
 
-class Cluster(Frozen):
+MAX_DEVICES = 10_000_000
+
+
+class Cluster(Section):
     hardware: str                                   # profile name or path to a profile YAML
-    devices: int = Field(default=1, gt=0)
+    # at most ten million: beyond the largest clusters built, and where layout search stays seconds
+    devices: int = Field(default=1, gt=0, le=MAX_DEVICES)
     devices_per_node: int | None = Field(default=None, gt=0)   # default from the profile
     name: str | None = None
 
 
-class Parallelism(Frozen):
+class Parallelism(Section):
     tp: int = Field(default=1, gt=0)
     pp: int = Field(default=1, gt=0)
     dp: int | None = Field(default=None, gt=0)      # derived as devices / (tp*pp*cp) when absent
@@ -65,7 +75,7 @@ class Parallelism(Frozen):
     grad_reduce_dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
-class Costs(Frozen):
+class Costs(Section):
     usd_per_device_hour: float | None = Field(default=None, gt=0)
     purchase_usd_per_device: float | None = Field(default=None, gt=0)
     amortization_years: float = Field(default=4.0, gt=0)
@@ -76,7 +86,7 @@ class Costs(Frozen):
     utilization_power_fraction: float = Field(default=0.8, gt=0, le=1.0)  # average draw / TDP while busy
 
 
-class LengthDist(Frozen):
+class LengthDist(Section):
     kind: Literal["fixed", "lognormal", "uniform", "exponential"] = "fixed"
     mean: float = Field(gt=0)
     sigma: float | None = Field(default=None, gt=0)   # lognormal shape; default derived
@@ -84,7 +94,7 @@ class LengthDist(Frozen):
     max: float | None = Field(default=None, gt=0)
 
 
-class Arrivals(Frozen):
+class Arrivals(Section):
     kind: Literal["poisson", "gamma", "trace", "constant"] = "poisson"
     rate_per_s: float | None = Field(default=None, gt=0)
     cv: float | None = Field(default=None, gt=0)       # gamma: coefficient of variation
@@ -101,31 +111,46 @@ class Arrivals(Frozen):
         return self
 
 
-class SchedulerSpec(Frozen):
+class SchedulerSpec(Section):
     max_batch_tokens: int = Field(default=8192, gt=0)
     max_sequences: int = Field(default=256, gt=0)
     chunked_prefill: bool = True
     router: Literal["round_robin", "least_outstanding"] = "least_outstanding"
 
 
-class SLO(Frozen):
+class SLO(Section):
     ttft_p99_s: float | None = Field(default=None, gt=0)
     tpot_p99_s: float | None = Field(default=None, gt=0)
     e2e_p99_s: float | None = Field(default=None, gt=0)
 
 
-class Serving(Frozen):
+# a fixed token count per request: at least one token
+TokenCount = Annotated[float, Field(ge=1)]
+# generated requests (rate x duration) the serving simulation accepts: 100k take ~3 s, so
+# this bound is about a minute; beyond it the run exhausts memory instead of answering
+MAX_GENERATED_REQUESTS = 2_000_000
+
+
+class Serving(Section):
     replicas: int = Field(default=1, gt=0)
     arrivals: Arrivals
-    prompt_tokens: Union[float, LengthDist] = 512
-    output_tokens: Union[float, LengthDist] = 128
+    prompt_tokens: Union[TokenCount, LengthDist] = 512
+    output_tokens: Union[TokenCount, LengthDist] = 128
     duration_s: float = Field(default=600.0, gt=0)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0)
     scheduler: SchedulerSpec = SchedulerSpec()
     slo: SLO = SLO()
 
+    @model_validator(mode="after")
+    def _bounded(self):
+        rate = self.arrivals.rate_per_s
+        if self.arrivals.kind != "trace" and rate is not None and rate * self.duration_s > MAX_GENERATED_REQUESTS:
+            raise ValueError(f"rate_per_s x duration_s = {rate * self.duration_s:.3g} requests is more than "
+                             f"the serving simulation runs (at most {MAX_GENERATED_REQUESTS:,}: shorten duration_s)")
+        return self
 
-class Constraints(Frozen):
+
+class Constraints(Section):
     deadline_days: float | None = Field(default=None, gt=0)
     budget_usd: float | None = Field(default=None, gt=0)
     fits_memory: bool = True
@@ -139,7 +164,7 @@ Objective = Literal["cost_usd", "time_to_train_s", "energy_kwh", "step_time_s",
                     "usd_per_million_tokens", "devices", "co2_kg"]
 
 
-class Scenario(Frozen):
+class Scenario(Section):
     name: str = "scenario"
     description: str | None = None
     workload: Workload
@@ -151,4 +176,4 @@ class Scenario(Frozen):
     sweep: dict[str, Union[list[Any], Literal["auto"]]] | None = None
     constraints: Constraints = Constraints()
     objective: Objective = "cost_usd"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)

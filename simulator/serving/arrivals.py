@@ -95,6 +95,18 @@ def read_trace(path: Path) -> Workload:
     """
     if not path.exists():
         raise InputError("trace file not found", source=str(path), field="serving.arrivals.path")
+    try:
+        t, p, o = _read_rows(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"is not a readable text CSV ({type(exc).__name__})", source=str(path),
+                         field="serving.arrivals.path", expected="a UTF-8 CSV: " + ",".join(TRACE_COLUMNS)) from None
+    if not t:
+        raise InputError("trace has no requests", source=str(path))
+    return Workload(np.asarray(t, float), np.asarray(p, np.int64), np.asarray(o, np.int64))
+
+
+def _read_rows(path: Path) -> tuple[list[float], list[int], list[int]]:
+    """The parsed rows of a trace CSV, checked line by line."""
     t, p, o = [], [], []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
@@ -111,9 +123,7 @@ def read_trace(path: Path) -> Workload:
                 raise InputError(f"line {line}: timestamp_s {ts:g} is earlier than the previous row "
                                  f"({t[-1]:g}); rows must be sorted by time", source=str(path))
             t.append(ts), p.append(pt), o.append(ot)
-    if not t:
-        raise InputError("trace has no requests", source=str(path))
-    return Workload(np.asarray(t, float), np.asarray(p, np.int64), np.asarray(o, np.int64))
+    return t, p, o
 
 
 def _parse_row(row: list[str], line: int, path: Path) -> tuple[float, int, int]:

@@ -168,6 +168,8 @@ def simulate_inference(scenario: Scenario, profiles_dir: str | Path | None = Non
     rep = build_replica(scenario, profiles_dir)
     s = rep.step
     batch, prompt, output = lengths_of(scenario, rep.encoder_only)
+    from simulator.graph.build import warn_beyond_context
+    warn_beyond_context(rep.arch, prompt + output, None, "prompt + output tokens")
     devices = scenario.cluster.devices
     if devices % (s.tp * s.pp):
         raise InputError(f"tp*pp = {s.tp * s.pp} does not divide {devices} devices", field="cluster.devices",

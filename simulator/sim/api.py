@@ -37,6 +37,13 @@ def simulate(scenario, profiles_dir=None, *, overrides=None):
     return simulate_training(sc, profiles_dir, source=source)[0]
 
 
+def _workload_field(field: str | None) -> str:
+    """A model error's field as a scenario path (workload.model, workload.model_options.x...)."""
+    if field and field.startswith("workload."):
+        return field
+    return f"workload.{field or 'model'}"
+
+
 def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None):
     """Everything before the event simulation: cluster, arch, plan, stage costs."""
     from simulator.graph.build import load_arch, load_model
@@ -51,8 +58,11 @@ def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None)
     try:
         arch = load_arch(wl.model, wl.model_options or None)
     except InputError as exc:
-        raise InputError(exc.message, source=exc.source or source, field=f"workload.{exc.field or 'model'}",
+        raise InputError(exc.message, source=exc.source or source, field=_workload_field(exc.field),
                          expected=exc.expected) from None
+    if arch is not None:
+        from simulator.graph.build import warn_beyond_context
+        warn_beyond_context(arch, wl.seq_len, source, "workload.seq_len")
     plan = resolve_plan(sc, arch, cluster.scale_up_domain, source)
     tiers = tiers_from_cluster(cluster)
     if arch is not None:
