@@ -110,10 +110,21 @@ def load_arch(ref: Any, options: Mapping[str, Any] | None = None) -> Transformer
     try:
         return arch_from_config(cfg, source, options)
     except InputError as exc:
-        if exc.source != "options":
+        # a scenario's workload.model_options or inline workload.model: name the field where
+        # the user wrote it (the scenario's own file is added by the caller)
+        prefix = {"options": "workload.model_options", "inline model": "workload.model"}.get(exc.source or "")
+        if prefix is None:
             raise
-        # a scenario's workload.model_options: name the field where the user wrote it
-        raise InputError(exc.message, field=f"workload.model_options.{exc.field}", expected=exc.expected) from None
+        field = f"{prefix}.{exc.field}" if exc.field else prefix
+        raise InputError(exc.message, field=field, expected=exc.expected) from None
+
+
+def scenario_model_field(exc: InputError) -> str | None:
+    """A model error's field: as in the model's own file when that is the source, else a scenario path."""
+    field = exc.field
+    if exc.source or (field and field.startswith("workload.")):
+        return field
+    return f"workload.{field or 'model'}"
 
 
 def warn_beyond_context(arch: TransformerArch, tokens: int, source: str | None, what: str = "seq_len") -> None:

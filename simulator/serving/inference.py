@@ -98,7 +98,12 @@ def build_replica(scenario: Scenario, profiles_dir: str | Path | None = None,
     """Resolve the model, hardware and per-replica layout of an inference scenario."""
     wl = scenario.workload
     profile = load_hardware(hardware or scenario.cluster.hardware, profiles_dir)
-    arch = load_arch(wl.model, wl.model_options or None)
+    try:
+        arch = load_arch(wl.model, wl.model_options or None)
+    except InputError as exc:
+        from simulator.graph.build import scenario_model_field
+        raise InputError(exc.message, source=exc.source, field=scenario_model_field(exc),
+                         expected=exc.expected) from None
     if arch is None:
         raise InputError("inference and serving need a transformer model (decoder or encoder); "
                          "CNN and ONNX graphs have no prefill/decode", field="workload.model")

@@ -37,16 +37,9 @@ def simulate(scenario, profiles_dir=None, *, overrides=None):
     return simulate_training(sc, profiles_dir, source=source)[0]
 
 
-def _workload_field(field: str | None) -> str:
-    """A model error's field as a scenario path (workload.model, workload.model_options.x...)."""
-    if field and field.startswith("workload."):
-        return field
-    return f"workload.{field or 'model'}"
-
-
 def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None):
     """Everything before the event simulation: cluster, arch, plan, stage costs."""
-    from simulator.graph.build import load_arch, load_model
+    from simulator.graph.build import load_arch, load_model, scenario_model_field
     from simulator.hardware.cluster import build_cluster
     source = source or f"scenario '{sc.name}'"
     wl = sc.workload
@@ -58,7 +51,7 @@ def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None)
     try:
         arch = load_arch(wl.model, wl.model_options or None)
     except InputError as exc:
-        raise InputError(exc.message, source=exc.source or source, field=_workload_field(exc.field),
+        raise InputError(exc.message, source=exc.source or source, field=scenario_model_field(exc),
                          expected=exc.expected) from None
     if arch is not None:
         from simulator.graph.build import warn_beyond_context

@@ -32,6 +32,8 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "inf.yaml").write_text(INFERENCE)
     (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe\x89PNG garbage")
     (tmp_path / "adir").mkdir()
+    (tmp_path / "cfg.json").write_text('{"model_type": "llama", "hidden_size": "abc", "num_hidden_layers": 2, '
+                                       '"num_attention_heads": 4, "vocab_size": 100, "intermediate_size": 64}')
     return tmp_path
 
 
@@ -72,6 +74,13 @@ CASES = [
     # model_options: the field was reported as 'workload.nosuch'
     ("simulate {d}/train.yaml --set workload.model_options.nosuch=3", "workload.model_options.nosuch"),
     ("simulate {d}/inf.yaml --set workload.model_options.nosuch=3", "workload.model_options.nosuch"),
+    # a bad field of a model config is named as in that file, not as 'workload.hidden_size'
+    ("simulate {d}/train.yaml --set workload.model={d}/cfg.json", "cfg.json: field 'hidden_size'"),
+    ("serve {d}/inf.yaml --set workload.model={d}/cfg.json", "cfg.json: field 'hidden_size'"),
+    # an inline model is part of the scenario: workload.model.<field>
+    ("simulate {d}/train.yaml --set workload.model={{model_type:llama}}", "field 'workload.model.model_type'"),
+    # serving named an unknown model's field 'model'
+    ("serve {d}/inf.yaml --set workload.model=nosuch", "inf.yaml: field 'workload.model'"),
     # union members leaked pydantic's tags ('list[any]', '.float') into the field path
     ("plan {d}/train.yaml --set sweep.cluster.devices=3", "field 'sweep.cluster.devices'"),
     # schema validators' messages no longer start with pydantic's "Value error, "
