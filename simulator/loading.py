@@ -83,6 +83,17 @@ def set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
+def refuse_overwriting_input(out: str | Path | None, option: str, *inputs: str | Path | None) -> None:
+    """An output path that is one of the command's own input files would destroy it: refuse."""
+    if out is None:
+        return
+    target = Path(out).expanduser().resolve()
+    for item in inputs:
+        if item is not None and Path(item).expanduser().resolve() == target:
+            raise InputError("is the command's own input file; writing there would destroy it",
+                             source=str(out), field=option, expected="a different output path")
+
+
 def load_model_file(model: type[M], path: str | Path, overrides: list[str] | None = None) -> M:
     data = read_mapping(path)
     if overrides:

@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
     ):
         """Simulate one training step (or an inference request) and explain where the time goes."""
         from simulator.errors import InputError
-        from simulator.loading import load_scenario
+        from simulator.loading import load_scenario, refuse_overwriting_input
 
+        refuse_overwriting_input(trace, "--trace", scenario)
         sc = load_scenario(scenario, list(set_ or []))
         try:
             if sc.workload.kind == "inference":

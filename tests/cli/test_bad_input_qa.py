@@ -99,6 +99,13 @@ def test_bad_input_is_one_line_exit_2(cli, files, line, needle):
     assert "Value error," not in r.err and "list[any]" not in r.err
 
 
+def test_trace_onto_the_scenario_is_refused_and_the_scenario_kept(cli, files):
+    scenario = files / "train.yaml"
+    r = cli("simulate", str(scenario), "--trace", str(scenario))
+    assert r.code == 2 and r.err.startswith("error:") and "--trace" in r.err, r
+    assert scenario.read_text() == TRAINING
+
+
 def test_listing_a_store_creates_nothing(cli, tmp_path):
     """`calibrate --list` on a missing or empty file reads: it used to write a SQLite store there."""
     empty = tmp_path / "notes.txt"
