@@ -66,6 +66,12 @@ def serve(scenario: Scenario | str | Path, profiles_dir: str | Path | None = Non
     max_running = min(sched_spec.max_sequences, sched_spec.max_batch_tokens)
     kv_cap = rep.kv_capacity_tokens(sched_spec.max_batch_tokens, max_running)
     w = workload_of(scenario, rep, base_dir)
+    if len(w) == 0:   # percentiles of no request would read 0 s and meet every SLO
+        rate = sv.arrivals.rate_per_s if sv.arrivals.kind != "trace" else None
+        raise InputError(f"no request arrives within duration_s = {sv.duration_s:g} s"
+                         + (f" at {rate:g} requests/s" if rate is not None else ""),
+                         field="serving.arrivals" + (".rate_per_s" if rate is not None else ".path"),
+                         expected="rate_per_s x duration_s (or trace rows inside duration_s) of at least a few requests")
     if kv_cap <= 0 or rep.max_batch(int(np.min(w.prompt_tokens)) if len(w) else 1, 1) == 0:
         raise not_fitting_error(rep, int(np.min(w.prompt_tokens)) if len(w) else 1, 1,
                                 f" with max_batch_tokens={sched_spec.max_batch_tokens}")

@@ -59,6 +59,10 @@ CASES = [
     ("serve {d}/inf.yaml --set serving.output_tokens=-5", "serving.output_tokens"),
     ("serve {d}/inf.yaml --set serving.output_tokens=0.5", "serving.output_tokens"),
     ("serve {d}/inf.yaml --set serving.prompt_tokens=abc", "serving.prompt_tokens'"),
+    # no request at all: p99 latencies of 0 s and "goodput 100%"
+    ("serve {d}/inf.yaml --set serving.arrivals.rate_per_s=1e-9", "serving.arrivals.rate_per_s"),
+    ("serve {d}/inf.yaml --set serving.arrivals.kind=constant --set serving.arrivals.rate_per_s=1e-9",
+     "serving.arrivals.rate_per_s"),
     # a negative seed reached numpy
     ("serve {d}/inf.yaml --set serving.seed=-1", "serving.seed"),
     ("simulate {d}/train.yaml --set seed=-1", "seed"),
