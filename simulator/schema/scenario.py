@@ -126,9 +126,10 @@ class SLO(Section):
 
 # a fixed token count per request: at least one token
 TokenCount = Annotated[float, Field(ge=1)]
-# generated requests (rate x duration) the serving simulation accepts: 100k take ~3 s, so
-# this bound is about a minute; beyond it the run exhausts memory instead of answering
-MAX_GENERATED_REQUESTS = 2_000_000
+# generated requests (rate x duration) a scenario may ask for: arrays of this many requests
+# fit in memory (~0.5 GB); beyond it a run exhausts memory instead of answering. The planner's
+# capacity search simulates a shorter horizon; `capplan serve` runs ~30k requests/s of CPU.
+MAX_GENERATED_REQUESTS = 20_000_000
 
 
 class Serving(Section):
@@ -146,7 +147,7 @@ class Serving(Section):
         rate = self.arrivals.rate_per_s
         if self.arrivals.kind != "trace" and rate is not None and rate * self.duration_s > MAX_GENERATED_REQUESTS:
             raise ValueError(f"rate_per_s x duration_s = {rate * self.duration_s:.3g} requests is more than "
-                             f"the serving simulation runs (at most {MAX_GENERATED_REQUESTS:,}: shorten duration_s)")
+                             f"capplan generates (at most {MAX_GENERATED_REQUESTS:,}: shorten duration_s)")
         return self
 
 
