@@ -32,6 +32,8 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "inf.yaml").write_text(INFERENCE)
     (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe\x89PNG garbage")
     (tmp_path / "adir").mkdir()
+    (tmp_path / "dup.yaml").write_text(TRAINING.replace("cluster: {hardware: a100-sxm4-80gb, devices: 8}",
+                                                        "cluster: {hardware: a100-sxm4-80gb, devices: 8, devices: 16}"))
     (tmp_path / "cfg.json").write_text('{"model_type": "llama", "hidden_size": "abc", "num_hidden_layers": 2, '
                                        '"num_attention_heads": 4, "vocab_size": 100, "intermediate_size": 64}')
     return tmp_path
@@ -85,6 +87,8 @@ CASES = [
     ("simulate {d}/train.yaml --set workload.model={{model_type:llama}}", "field 'workload.model.model_type'"),
     # serving named an unknown model's field 'model'
     ("serve {d}/inf.yaml --set workload.model=nosuch", "inf.yaml: field 'workload.model'"),
+    # a key written twice: YAML kept the last one silently
+    ("simulate {d}/dup.yaml", "dup.yaml: field 'devices'"),
     # union members leaked pydantic's tags ('list[any]', '.float') into the field path
     ("plan {d}/train.yaml --set sweep.cluster.devices=3", "field 'sweep.cluster.devices'"),
     # schema validators' messages no longer start with pydantic's "Value error, "
