@@ -32,14 +32,14 @@ if ! $PY -c 'import cupy, sys; sys.exit(0 if cupy.cuda.runtime.getDeviceCount() 
 fi
 
 log "calibrate --backend cupy (full sweep)"
-timeout 300 $PY -m simulator calibrate --backend cupy --store "$STORE" \
+timeout 300 $PY -m simulator.cli calibrate --backend cupy --store "$STORE" \
   --export "$OUT/gpu-calibrated.yaml" --json > "$OUT/calibrate.json" 2> "$OUT/calibrate.err"
 log "calibrate rc=$?"
 
 log "validate --backend cupy"
-timeout 120 $PY -m simulator validate --backend cupy --store "$STORE" --json > "$OUT/validate.json" 2> "$OUT/validate.err"
+timeout 120 $PY -m simulator.cli validate --backend cupy --store "$STORE" --json > "$OUT/validate.json" 2> "$OUT/validate.err"
 log "validate rc=$?"
-timeout 120 $PY -m simulator validate --backend cupy --store "$STORE" --statistic min --json \
+timeout 120 $PY -m simulator.cli validate --backend cupy --store "$STORE" --statistic min --json \
   > "$OUT/validate-min.json" 2>> "$OUT/validate.err"
 log "validate --statistic min rc=$?"
 

@@ -17,7 +17,7 @@ from simulator.calibrate.backends import make_backend, resolve_backend
 from simulator.calibrate.export import base_profile_name, calibrated_profile, write_profile
 from simulator.calibrate.fit import FitResult, fit_run
 from simulator.calibrate.harness import FULL, QUICK, Settings
-from simulator.calibrate.store import open_store
+from simulator.calibrate.store import default_store_path, open_store
 from simulator.calibrate.suite import plan_suite, run_suite
 from simulator.errors import InputError
 from simulator.schema.calibration import CalibrationRun
@@ -122,7 +122,14 @@ def fit_stored_run(run: CalibrationRun, *, profiles_dir=None, cache_bytes: float
 
 def latest_profile(backend: str, store: str | Path | None = None, profiles_dir=None,
                    statistic: str = "median"):
-    """(run, calibrated profile) of the newest complete run of `backend`; InputError if none."""
+    """(run, calibrated profile) of the newest complete run of `backend`; InputError if none.
+
+    Only reads: a store that does not exist yet is reported, not created.
+    """
+    path = Path(store) if store is not None else default_store_path()
+    if not path.is_dir() and (not path.exists() or path.stat().st_size == 0):
+        raise InputError(f"no calibration store yet; run `capplan calibrate --backend {backend}` first",
+                         source=str(path))
     with open_store(store) as st:
         run = st.latest_complete(backend)
         path = st.path

@@ -72,7 +72,7 @@ def test_calibrate_table_output(cli, env):
 def test_validate_without_a_calibration_says_so(cli, env):
     r = cli("validate", "--backend", "numpy", "--store", env["store"], "--profiles-dir", env["profiles"])
     assert r.code == 2
-    assert "no complete numpy calibration" in r.err and "capplan calibrate" in r.err
+    assert ("no complete numpy calibration" in r.err or "no calibration store yet" in r.err) and "capplan calibrate" in r.err
     assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
 
 
@@ -115,3 +115,10 @@ def test_bad_options_are_exit_2(cli, env):
     assert cli("calibrate", "--backend", "numpy", "--statistic", "mean", "--store", env["store"]).code == 2
     r = cli("validate", "--backend", "numpy", "--case", "mpl", "--store", env["store"])
     assert r.code == 2
+
+
+def test_validate_with_a_missing_store_creates_nothing(cli, tmp_path):
+    store = tmp_path / "sub" / "none.sqlite"
+    r = cli("validate", "--backend", "numpy", "--store", store)
+    assert r.code == 2 and "no calibration store yet" in r.err
+    assert not store.exists() and not store.parent.exists()

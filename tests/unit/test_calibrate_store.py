@@ -121,7 +121,7 @@ def test_sigkill_during_a_real_calibration_leaves_the_store_usable(tmp_path):
     with open_store(path) as st:
         keep = st.record_run(FP, [meas(3)], quick=True)
     env = dict(os.environ, CAPPLAN_CALIBRATE_SMOKE="")      # the real (quick) suite
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "calibrate", "--backend", "numpy",
+    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "calibrate", "--backend", "numpy",
                              "--quick", "--store", str(path), "--profiles-dir", str(cpu_profiles)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     deadline = time.time() + 60
@@ -143,7 +143,7 @@ def test_ctrl_c_during_a_real_calibration_marks_it_interrupted(tmp_path):
     profiles = write_cpu_template(tmp_path / "profiles")
     with open_store(path) as st:
         keep = st.record_run(FP, [meas(4)], quick=True)
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "calibrate", "--backend", "numpy",
+    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "calibrate", "--backend", "numpy",
                              "--quick", "--store", str(path), "--profiles-dir", str(profiles)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             # a background parent may ignore SIGINT; give the child Python's handler
