@@ -32,6 +32,29 @@ def cli(capsys):
     return run
 
 
+CPU_TEMPLATE_PROFILE = """\
+name: cpu-generic
+vendor: generic
+kind: cpu
+peak_flops_per_s: {fp32: 1 TFLOPS, fp64: 0.5 TFLOPS}
+memory: {capacity_bytes: 16 GiB, bandwidth_bytes_per_s: 50 GB/s}
+compute_units: 8
+launch_overhead_s: 1 us
+power: {tdp_w: 100 W}
+sources: {peak_flops_per_s.fp32: t, peak_flops_per_s.fp64: t, memory.capacity_bytes: t,
+  memory.bandwidth_bytes_per_s: t, compute_units: t, launch_overhead_s: t, power.tdp_w: t}
+"""
+
+
+@pytest.fixture
+def cpu_template_profiles(tmp_path) -> Path:
+    """A --profiles-dir holding a small cpu-generic template, independent of the bundled data."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "cpu-generic.yaml").write_text(CPU_TEMPLATE_PROFILE)
+    return folder
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked `gpu` unless CuPy sees a usable CUDA device."""
     try:

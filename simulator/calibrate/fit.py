@@ -83,38 +83,33 @@ def fit_run(measurements: list[Measurement], base: HardwareProfile, *, measured_
     peaks, bw, sources = _references(measurements, base, measured_peaks, large_bytes, label, launch)
     vector = _vector_rates(measurements, measured_peaks, label, sources)
     curves, residuals = [], []
-    gemm_dtypes = sorted({m.dtype for m in measurements if m.test == "gemm"})
-    for dtype in gemm_dtypes:
-        pts = [m for m in measurements if m.test == "gemm" and m.dtype == dtype]
+
+    def add(points, op_class, dtype, reference, monotone, source, units=None):
+        """Fit one curve to `points`, keep it and its residuals."""
+        curve = _fit_curve(points, op_class, dtype, reference, launch, monotone=monotone,
+                           units=units, source=source)
+        curves.append(curve)
+        residuals.extend(_residuals(points, curve, reference, launch, units))
+
+    ref = _ref(measured_peaks)
+    for dtype in sorted({m.dtype for m in measurements if m.test == "gemm"}):
         if dtype not in peaks:
             continue
-        curve = _fit_curve(pts, "matmul", dtype, peaks[dtype], launch, monotone=True, units=u,
-                           source=f"{label}: GEMM sweep, fraction of {_ref(measured_peaks)} peak")
-        curves.append(curve)
-        residuals += _residuals(pts, curve, peaks[dtype], launch, u)
+        add([m for m in measurements if m.test == "gemm" and m.dtype == dtype], "matmul", dtype,
+            peaks[dtype], True, f"{label}: GEMM sweep, fraction of {ref} peak", u)
         conv = [m for m in measurements if m.test == "conv" and m.dtype == dtype]
         if conv:
-            curve = _fit_curve(conv, "conv", dtype, peaks[dtype], launch, monotone=True, units=u,
-                               source=f"{label}: convolution sweep (im2col + GEMM), fraction of "
-                                      f"{_ref(measured_peaks)} GEMM peak")
-            curves.append(curve)
-            residuals += _residuals(conv, curve, peaks[dtype], launch, u)
+            add(conv, "conv", dtype, peaks[dtype], True,
+                f"{label}: convolution sweep (im2col + GEMM), fraction of {ref} GEMM peak", u)
     bmm = [m for m in measurements if m.test == "bmm"]
     if bmm and bmm[0].dtype in peaks:
-        dtype = bmm[0].dtype
-        curve = _fit_curve(bmm, "attention", dtype, peaks[dtype], launch, monotone=True, units=u,
-                           source=f"{label}: batched per-head GEMM sweep, fraction of "
-                                  f"{_ref(measured_peaks)} peak")
-        curves.append(curve)
-        residuals += _residuals(bmm, curve, peaks[dtype], launch, u)
+        add(bmm, "attention", bmm[0].dtype, peaks[bmm[0].dtype], True,
+            f"{label}: batched per-head GEMM sweep, fraction of {ref} peak", u)
     stream = [m for m in measurements if m.op_class == "stream"]
     if stream:
-        curve = _fit_curve(stream, "memory", "any", bw, launch, monotone=False,
-                           source=f"{label}: single-pass STREAM kernels (copy/add/scale"
-                                  f"{'/triad' if any(m.test == 'triad' for m in stream) else ''}), "
-                                  f"fraction of {_ref(measured_peaks)} bandwidth")
-        curves.append(curve)
-        residuals += _residuals(stream, curve, bw, launch)
+        triad = "/triad" if any(m.test == "triad" for m in stream) else ""
+        add(stream, "memory", "any", bw, False,
+            f"{label}: single-pass STREAM kernels (copy/add/scale{triad}), fraction of {ref} bandwidth")
     return FitResult(peaks, bw, launch, curves, residuals, flags, measured_peaks, sources, vector)
 
 

@@ -7,27 +7,11 @@ import pytest
 
 from simulator.hardware.load import load_hardware
 
-CPU_TEMPLATE = """\
-name: cpu-generic
-vendor: generic
-kind: cpu
-peak_flops_per_s: {fp32: 1 TFLOPS, fp64: 0.5 TFLOPS}
-memory: {capacity_bytes: 16 GiB, bandwidth_bytes_per_s: 50 GB/s}
-compute_units: 8
-launch_overhead_s: 1 us
-power: {tdp_w: 100 W}
-sources: {peak_flops_per_s.fp32: t, peak_flops_per_s.fp64: t, memory.capacity_bytes: t,
-  memory.bandwidth_bytes_per_s: t, compute_units: t, launch_overhead_s: t, power.tdp_w: t}
-"""
-
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, cpu_template_profiles):
     monkeypatch.setenv("CAPPLAN_CALIBRATE_SMOKE", "1")      # tiny sweeps: seconds, not a minute
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "cpu-generic.yaml").write_text(CPU_TEMPLATE)
-    return {"store": tmp_path / "cal.sqlite", "profiles": profiles, "tmp": tmp_path}
+    return {"store": tmp_path / "cal.sqlite", "profiles": cpu_template_profiles, "tmp": tmp_path}
 
 
 def test_calibrate_json_stores_a_run_and_exports_a_profile(cli, env):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from calibrate_helpers import write_cpu_template
 from simulator.calibrate.store import SCHEMA_VERSION, open_store
 from simulator.errors import InputError
 from simulator.schema.calibration import Fingerprint, Measurement
@@ -115,8 +114,8 @@ def test_sigkill_midway_through_writing_leaves_earlier_runs_intact(tmp_path):
     con.close()
 
 
-def test_sigkill_during_a_real_calibration_leaves_the_store_usable(tmp_path):
-    cpu_profiles = write_cpu_template(tmp_path / "profiles")
+def test_sigkill_during_a_real_calibration_leaves_the_store_usable(tmp_path, cpu_template_profiles):
+    cpu_profiles = cpu_template_profiles
     path = tmp_path / "s.sqlite"
     with open_store(path) as st:
         keep = st.record_run(FP, [meas(3)], quick=True)
@@ -138,9 +137,9 @@ def test_sigkill_during_a_real_calibration_leaves_the_store_usable(tmp_path):
         assert [r.complete for r in st.list_runs()] == [True, False]
 
 
-def test_ctrl_c_during_a_real_calibration_marks_it_interrupted(tmp_path):
+def test_ctrl_c_during_a_real_calibration_marks_it_interrupted(tmp_path, cpu_template_profiles):
     path = tmp_path / "s.sqlite"
-    profiles = write_cpu_template(tmp_path / "profiles")
+    profiles = cpu_template_profiles
     with open_store(path) as st:
         keep = st.record_run(FP, [meas(4)], quick=True)
     proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "calibrate", "--backend", "numpy",
