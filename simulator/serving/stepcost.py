@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.cost.comm import collective_s, group_of, p2p_s, tiers_from_profile
-from simulator.cost.compute import MMA, op_time_s
+from simulator.cost.compute import op_time_s
 from simulator.graph.transformer import build_transformer
 from simulator.schema.graph import TransformerArch
 from simulator.schema.hardware import HardwareProfile
@@ -37,10 +37,6 @@ _SPLIT = {"column", "row", "heads", "vocab", "expert"}
 _CORE = {"attention_score", "attention_context", "softmax"}
 _PER_SEQUENCE = {"lm_head", "pooler"}     # run on the rows that emit a token, not on every token
 _SKIP = {"loss"}
-# Decode GEMMs with fewer rows than one tensor-core MMA tile (m < 16) are GEMV-like
-# and timed by the efficiency curve alone: cost.compute's padding factor (m/16)
-# would also scale the launch floor that its curves embed (t0 * 16 for m = 1),
-# which makes batch-1 decode look compute-bound. (Workaround; reported to cost/.)
 
 
 @dataclass(frozen=True)
@@ -165,9 +161,7 @@ def _rows_s(profile: HardwareProfile, rows: tuple[OpRow, ...], tokens: np.ndarra
             total = total + op_time_s(profile, r.kind, flops, bytes_, r.dtype)
             continue
         m = np.maximum(np.rint(tokens * (r.expert_share or 1.0)), 1.0)   # per-rank GEMM rows
-        tiled = op_time_s(profile, r.kind, flops, bytes_, r.dtype, gemm_mnk=(m, r.mnk[1], r.mnk[2]))
-        gemv = op_time_s(profile, r.kind, flops, bytes_, r.dtype)
-        total = total + np.where(m < MMA, gemv, tiled)
+        total = total + op_time_s(profile, r.kind, flops, bytes_, r.dtype, gemm_mnk=(m, r.mnk[1], r.mnk[2]))
     return total
 
 
