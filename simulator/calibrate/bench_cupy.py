@@ -2,12 +2,13 @@
 
 GEMMs go through cuBLAS: fp32 (SIMT, CuPy compute type DEFAULT), tf32 (CuPy
 COMPUTE_TYPE_TF32 on fp32 operands), fp16 (cupy.matmul -> cublasGemmEx with
-tensor-op math), bf16 (cublasGemmEx on 16-bit storage with CUDA_R_16BF, as
-CuPy has no bfloat16 dtype) and fp64 (DGEMM). fp8 GEMMs need cublasLt, which
-CuPy does not wrap: not measured (noted in the run). Timing uses CUDA events
-around `inner` back-to-back calls after warm-up (median of repeats). Extra
-device tests: host-to-device and device-to-host copies from pinned memory,
-and with two or more GPUs peer-to-peer copies and NCCL all-reduce bus
+tensor-op math), bf16 (cublasGemmEx on 16-bit storage with CUDA_R_16BF and
+CUBLAS_COMPUTE_32F, as CuPy has no bfloat16 dtype), fp64 (DGEMM) and, on
+compute capability 8.9+, fp8 E4M3 through cuBLASLt (calibrate/cublaslt.py,
+ctypes; used only after a self-check against float64 passes). Timing uses CUDA
+events around `inner` back-to-back calls after warm-up (median of repeats).
+Extra device tests: host-to-device and device-to-host copies from pinned
+memory, and with two or more GPUs peer-to-peer copies and NCCL all-reduce bus
 bandwidth (busbw = 2(n-1)/n * bytes / time, the nccl-tests convention).
 """
 from __future__ import annotations
@@ -95,17 +96,23 @@ def _gemm_ex_16(a, b, out, data_type: int) -> None:
     n = b.shape[1]
     one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
     handle = cp.cuda.device.get_cublas_handle()
+    # CUDA 11+ takes a cublasComputeType_t here (CUBLAS_COMPUTE_32F = 68), older ones CUDA_R_32F
+    compute = getattr(cublas, "CUBLAS_COMPUTE_32F", CUDA_R_32F)
+    previous = cublas.getMathMode(handle)
     cublas.setMathMode(handle, cublas.CUBLAS_TENSOR_OP_MATH)
     try:   # column-major view: out^T = b^T a^T
         cublas.gemmEx(handle, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N, n, m, k, one.ctypes.data,
                       b.data.ptr, data_type, n, a.data.ptr, data_type, k, zero.ctypes.data,
-                      out.data.ptr, data_type, n, CUDA_R_32F, cublas.CUBLAS_GEMM_DEFAULT_TENSOR_OP)
+                      out.data.ptr, data_type, n, compute, cublas.CUBLAS_GEMM_DEFAULT_TENSOR_OP)
     finally:
-        cublas.setMathMode(handle, cublas.CUBLAS_DEFAULT_MATH)
+        cublas.setMathMode(handle, previous)
 
 
 def _matmul(a, b, out, dtype: str) -> None:
     cp = _cupy()
+    if dtype == "fp8":
+        _fp8_matmul(a, b)
+        return
     if dtype == "bf16":
         _gemm_ex_16(a, b, out, CUDA_R_16BF)
         return
@@ -120,13 +127,68 @@ def _matmul(a, b, out, dtype: str) -> None:
 
 
 def _operand(rng, shape, dtype: str):
-    """Random operands; bf16 as the top 16 bits of fp32 values (never zero)."""
+    """Random operands; bf16 as the top 16 bits of fp32 values, fp8 as E4M3 bit patterns
+    (magnitudes in [0.5, 1.5) like every dtype, never zero)."""
     cp = _cupy()
+    if dtype == "fp8":
+        from simulator.calibrate.cublaslt import random_e4m3
+        return random_e4m3(cp, rng, shape)
     if dtype == "bf16":
         f32 = random_array(cp, rng, shape, cp.float32)
         return (f32.view(cp.uint32) >> 16).astype(cp.uint16)
     store = {"fp16": np.float16, "fp64": np.float64}.get(dtype, np.float32)
     return random_array(cp, rng, shape, store)
+
+
+_FP8: dict = {}          # "lib", "handle", "workspace", per (m, n, k) an Fp8Gemm, per (m, n) an output
+
+
+def _fp8_gemm(m: int, n: int, k: int):
+    from simulator.calibrate.cublaslt import plan_gemm
+    if (m, n, k) not in _FP8:
+        _FP8[(m, n, k)] = plan_gemm(_FP8["lib"], _FP8["handle"], _FP8["workspace"], m, n, k)
+    return _FP8[(m, n, k)]
+
+
+def _fp8_matmul(a, b) -> None:
+    """fp8 GEMM of the suite's a[m, k] and b[k, n] buffers: b's bytes are read as w[n, k] (the
+    TN layout Hopper needs), the same m x n x k work; the bf16 result goes to a buffer kept
+    per shape (the suite's `out` has 1-byte storage)."""
+    cp = _cupy()
+    m, k = a.shape
+    n = b.shape[1]
+    out = _FP8.get((m, n))
+    if out is None:
+        for key in [key for key in _FP8 if isinstance(key, tuple) and len(key) == 2]:
+            del _FP8[key]                       # one output buffer at a time (the sweep goes by shape)
+        out = _FP8[(m, n)] = cp.empty((m, n), dtype=cp.uint16)
+    _fp8_gemm(m, n, k)(a.data.ptr, b.data.ptr, out.data.ptr, cp.cuda.get_current_stream().ptr)
+
+
+def fp8_status(compute_capability: tuple[int, int], rng: np.random.Generator,
+               shapes: list[tuple[int, int, int]]) -> str | None:
+    """None when fp8 GEMMs work here (cuBLASLt found, a handle made, the self-check passed and
+    an algorithm found for every shape of the sweep), else why not, as a note for the run.
+    Planning every shape up front keeps one unsupported shape from aborting the whole run."""
+    if compute_capability < (8, 9):
+        return "fp8 GEMM needs compute capability 8.9+: not measured"
+    try:
+        from simulator.calibrate.cublaslt import (WORKSPACE_BYTES, LtError, create_handle,
+                                                  load_library, self_check)
+        cp = _cupy()
+        if "lib" not in _FP8:
+            lib = load_library()
+            _FP8.update(lib=lib, handle=create_handle(lib),
+                        workspace=cp.empty(WORKSPACE_BYTES, dtype=cp.uint8))
+        err = self_check(lambda m, n, k: _fp8_gemm(m, n, k), cp, rng)
+        for m, n, k in shapes:
+            _fp8_gemm(m, n, k)
+    except (LtError, OSError, AttributeError) as exc:
+        return f"fp8 GEMM not measured: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a CUDA error inside the check
+        return f"fp8 GEMM not measured: {type(exc).__name__}: {exc}"
+    _FP8["self_check_error"] = err
+    return None
 
 
 _TRIAD = None
@@ -246,13 +308,22 @@ def cupy_backend(*, smoke: bool = False) -> Backend:
     cp = _cupy()
     fp = cupy_fingerprint()
     free, _total = cp.cuda.runtime.memGetInfo()
-    cc = int(fp.fields["compute_capability"].split(".")[0] or 0)
+    major, _, minor = fp.fields["compute_capability"].partition(".")
+    cc = (int(major or 0), int(minor or 0))
     dtypes = {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16}
-    notes = ["fp8 GEMM not measured: it needs cublasLt, which CuPy does not wrap"]
-    if cc >= 8:
+    notes = []
+    if cc >= (8, 0):
         dtypes.update(tf32=np.float32, bf16=np.uint16)
     else:
         notes.append("tf32/bf16 need compute capability 8.0+: not measured")
+    sweep = _smoke_shapes(True) if smoke else sorted(set(_gemm_shapes(True) + _gemm_shapes(False)))
+    why_not_fp8 = fp8_status(cc, np.random.default_rng(12345), sweep)
+    if why_not_fp8 is None:
+        dtypes["fp8"] = np.uint8
+        notes.append(f"fp8 E4M3 GEMM via cuBLASLt (bf16 out, fp32 accumulate); self-check relative "
+                     f"error {_FP8['self_check_error']:.1e}")
+    else:
+        notes.append(why_not_fp8)
     return Backend(
         name="cupy", xp=cp, timer=cuda_timer, fingerprint=fp,
         cache_bytes=float(fp.fields.get("l2_cache_bytes") or 50e6),

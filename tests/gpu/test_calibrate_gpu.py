@@ -73,3 +73,39 @@ def test_smoke_calibration_and_validation_on_the_gpu(cli, tmp_path, monkeypatch)
     assert r.code == 0, r
     case = json.loads(r.out)["cases"][0]
     assert case["measured_s"] > 0 and case["predicted_s"] > 0
+
+
+def _fp8_ready():
+    import cupy as cp
+    from simulator.calibrate import bench_cupy
+    props = cp.cuda.runtime.getDeviceProperties(0)
+    cc = (int(props["major"]), int(props["minor"]))
+    if cc < (8, 9):
+        pytest.skip(f"compute capability {cc}: no fp8 tensor cores")
+    why = bench_cupy.fp8_status(cc, np.random.default_rng(0), [(128, 256, 512)])
+    assert why is None, why
+    return cp, bench_cupy
+
+
+def test_fp8_gemm_through_cublaslt_is_correct_for_a_non_square_shape():
+    cp, bench_cupy = _fp8_ready()
+    from simulator.calibrate import cublaslt as L
+    m, n, k = 128, 256, 512            # distinct sizes: a wrong leading dimension cannot hide
+    rng = np.random.default_rng(7)
+    a, w = L.random_e4m3(cp, rng, (m, k)), L.random_e4m3(cp, rng, (n, k))
+    out = cp.empty((m, n), dtype=cp.uint16)
+    bench_cupy._fp8_gemm(m, n, k)(a.data.ptr, w.data.ptr, out.data.ptr, cp.cuda.get_current_stream().ptr)
+    cp.cuda.get_current_stream().synchronize()
+    ref = L.e4m3_to_float32(cp.asnumpy(a)).astype(np.float64) @ L.e4m3_to_float32(cp.asnumpy(w)).T
+    np.testing.assert_allclose(L.bf16_to_float32(cp.asnumpy(out)), ref, rtol=1e-2, atol=0.1)
+
+
+def test_bf16_gemm_restores_the_handles_math_mode():
+    import cupy as cp
+    from cupy_backends.cuda.libs import cublas
+    from simulator.calibrate.bench_cupy import CUDA_R_16BF, _gemm_ex_16
+    handle = cp.cuda.device.get_cublas_handle()
+    before = cublas.getMathMode(handle)
+    x = cp.zeros((32, 32), dtype=cp.uint16)
+    _gemm_ex_16(x, x, cp.empty_like(x), CUDA_R_16BF)
+    assert cublas.getMathMode(handle) == before

@@ -95,3 +95,32 @@ def test_gpu_fit_uses_the_matching_datasheet_profile(fake_cupy):
     from simulator.calibrate.export import match_gpu_profile
     from simulator.hardware.load import list_profiles
     assert match_gpu_profile("NVIDIA H200", list_profiles(), 150e9) == "h200-sxm-141gb"
+
+
+def test_fp8_is_measured_only_when_cublaslt_works(fake_cupy, monkeypatch):
+    from simulator.calibrate import bench_cupy, cublaslt
+    rng = np.random.default_rng(0)
+    assert "8.9+" in bench_cupy.fp8_status((8, 0), rng, [])          # A100: no fp8 tensor cores
+
+    def missing():
+        raise cublaslt.LtError("libcublasLt not found (test)")
+    monkeypatch.setattr(bench_cupy, "_FP8", {})
+    monkeypatch.setattr(cublaslt, "load_library", missing)
+    why = bench_cupy.fp8_status((9, 0), rng, [(256, 256, 256)])
+    assert why == "fp8 GEMM not measured: libcublasLt not found (test)"
+
+
+def test_fp8_self_check_failure_keeps_fp8_out_of_the_sweep(fake_cupy, monkeypatch):
+    from simulator.calibrate import bench_cupy, cublaslt
+    monkeypatch.setattr(bench_cupy, "_FP8", {})
+    monkeypatch.setattr(cublaslt, "load_library", lambda: object())
+    monkeypatch.setattr(cublaslt, "create_handle", lambda lib: object())
+    monkeypatch.setattr(cublaslt, "plan_gemm", lambda *a: pytest.fail("planned after a failed check"))
+    monkeypatch.setattr(cublaslt, "self_check", lambda gemm_for, cp, rng: (_ for _ in ()).throw(
+        cublaslt.LtError("fp8 self-check failed: relative error 1 > 0.01 (layout or enum wrong)")))
+    props = fake_cupy.cuda.runtime.getDeviceProperties(0)
+    monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceProperties",
+                        lambda i: {**props, "major": 9, "minor": 0})
+    bk = bench_cupy.cupy_backend(smoke=True)
+    assert "fp8" not in bk.gemm_dtypes and {"tf32", "bf16"} <= set(bk.gemm_dtypes)
+    assert any("self-check failed" in n for n in bk.notes)
