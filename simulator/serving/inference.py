@@ -219,13 +219,17 @@ def simulate_inference(scenario: Scenario, profiles_dir: str | Path | None = Non
 
 
 def decode_bound(rep: Replica, batch: int, mean_ctx: float) -> str:
-    """'memory' when a decode step's bytes over bandwidth exceed its FLOPs over peak (roofline)."""
+    """'memory' when a decode step's bytes over bandwidth exceed its FLOPs over peak (roofline);
+    weight-only quantized matmuls add their dequantization on the vector units to the compute side."""
     from simulator.cost.compute import peak_flops
+    from simulator.cost.dequant import dequant_s
     s = rep.step
     flops = batch * (sum(r.flops_per_token for r in s.layer_ops) * s.layers + mean_ctx * s.attn_flops_per_pair * s.layers)
     bytes_ = s.weight_bytes_per_device + batch * mean_ctx * s.kv_bytes_per_token_per_device
     dtype = "fp8" if (rep.scenario.workload.weight_dtype == "fp8") else s.act_dtype
-    t_c = flops / peak_flops(rep.profile, dtype)
+    t_dq = s.layers * sum(dequant_s(rep.profile, r.weight_elements, batch, r.dequant_flops, r.dtype)
+                          for r in s.layer_ops if r.dequant_flops)
+    t_c = flops / peak_flops(rep.profile, dtype) + t_dq
     t_m = bytes_ / rep.profile.memory.bandwidth_bytes_per_s
     return "memory" if t_m >= t_c else "compute"
 

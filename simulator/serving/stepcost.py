@@ -16,18 +16,21 @@ reads every cached key and value once per step (Pope et al. 2022, "Efficiently
 Scaling Transformer Inference").
 
 Weight-only quantization (int8/int4) shrinks the bytes of the layers' matmul
-weights and computes in the activation dtype; fp8 weights also compute in fp8
-where the device has an fp8 peak (the cost model falls back to bf16 otherwise).
+weights and computes in the activation dtype, converting every weight it loads on
+the vector units (`cost.dequant`: ceil(rows/64) conversions per weight, added to
+the tensor-core time, overlapped with the weight loads); fp8 weights compute in
+fp8 where the device has an fp8 peak (the cost model falls back to bf16 otherwise).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simulator.cost.comm import collective_s, group_of, p2p_s, tiers_from_profile
 from simulator.cost.compute import op_time_s
+from simulator.cost.dequant import dequant_flops_per_weight, dequant_s
 from simulator.graph.transformer import build_transformer
 from simulator.schema.graph import TransformerArch
 from simulator.schema.hardware import HardwareProfile
@@ -50,6 +53,8 @@ class OpRow:
     mnk: tuple[int, int, int] | None     # per-rank GEMM with m = tokens
     dtype: str
     expert_share: float                  # 0 for dense ops; k/E for an expert's matmuls
+    weight_elements: float = 0.0         # per-rank weights of a weight-only quantized matmul
+    dequant_flops: float = 0.0           # vector FLOPs to convert one of them (cost.dequant)
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,15 @@ def _rows_s(profile: HardwareProfile, rows: tuple[OpRow, ...], tokens: np.ndarra
             total = total + op_time_s(profile, r.kind, flops, bytes_, r.dtype)
             continue
         m = np.maximum(np.rint(tokens * (r.expert_share or 1.0)), 1.0)   # per-rank GEMM rows
-        total = total + op_time_s(profile, r.kind, flops, bytes_, r.dtype, gemm_mnk=(m, r.mnk[1], r.mnk[2]))
+        shape = (m, r.mnk[1], r.mnk[2])
+        if not r.dequant_flops:
+            total = total + op_time_s(profile, r.kind, flops, bytes_, r.dtype, gemm_mnk=shape)
+            continue
+        # weight-only quantized: max(tensor cores + conversion, weight loads) (cost.dequant)
+        elements = r.weight_elements * (weights / r.weight_bytes if r.weight_bytes else 1.0)
+        t_mma = op_time_s(profile, r.kind, flops, 0.0, r.dtype, gemm_mnk=shape)
+        t_dq = dequant_s(profile, elements, m, r.dequant_flops, r.dtype)
+        total = total + np.maximum(t_mma + t_dq, op_time_s(profile, r.kind, 0.0, bytes_, r.dtype))
     return total
 
 
@@ -185,6 +198,8 @@ def build_step_model(arch: TransformerArch, profile: HardwareProfile, *, tp: int
         quant = in_layer and kind == "matmul"
         share = arch.experts_per_token / arch.num_experts if op["tp_split"] == "expert" else 0.0
         row, w_dev = _op_row(op, tp, act_b, w_b if quant else act_b, mm_dtype if quant else dtype, share)
+        if quant and dequant_flops_per_weight(w_dtype, dtype):
+            row = replace(row, weight_elements=w_dev / w_b, dequant_flops=dequant_flops_per_weight(w_dtype, dtype))
         if in_layer:
             if op["layer"] != 0:
                 continue

@@ -58,7 +58,8 @@ def test_weight_only_quantization_shrinks_weights_and_decode(wdtype, ratio):
     # layer matmul weights shrink; embeddings, head and norms stay in fp16
     assert q.memory.weights_bytes_per_device < base.memory.weights_bytes_per_device * (ratio + 0.1)
     assert q.decode_s_per_token < base.decode_s_per_token * (ratio + 0.2)
-    assert q.prefill_s == pytest.approx(base.prefill_s, rel=0.05)     # prefill is compute-bound in fp16
+    # prefill stays compute-bound in fp16, plus converting every weight once per 64 rows (cost.dequant)
+    assert base.prefill_s < q.prefill_s < 1.4 * base.prefill_s
 
 
 def test_kv_dtype_fp8_halves_the_cache():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from simulator.cost.compute import op_time_s
+from simulator.cost.dequant import dequant_s
 from simulator.graph.build import load_arch
 from simulator.hardware.load import load_hardware
 from simulator.serving.stepcost import build_step_model
@@ -23,7 +24,12 @@ def test_small_batch_gemms_are_costed_like_every_other_gemm(hardware, dtype, wdt
         for r in s.layer_ops:
             flops, bytes_ = m * r.flops_per_token, m * r.act_bytes_per_token + r.weight_bytes
             shape = (m, r.mnk[1], r.mnk[2]) if r.mnk else None
-            want += op_time_s(p, r.kind, flops, bytes_, r.dtype, gemm_mnk=shape)
+            if r.dequant_flops:      # weight-only quantized: tensor cores + conversion vs weight loads
+                t_dq = dequant_s(p, r.weight_elements, m, r.dequant_flops, r.dtype)
+                want += max(op_time_s(p, r.kind, flops, 0.0, r.dtype, gemm_mnk=shape) + t_dq,
+                            op_time_s(p, r.kind, 0.0, bytes_, r.dtype))
+            else:
+                want += op_time_s(p, r.kind, flops, bytes_, r.dtype, gemm_mnk=shape)
         got = float(s.linear_s(m))
         token = sum(op_time_s(p, r.kind, m * r.flops_per_token, m * r.act_bytes_per_token + r.weight_bytes, r.dtype)
                     for r in s.token_ops)
