@@ -31,8 +31,25 @@ def _emit(report, out: Optional[Path], as_json: bool) -> None:
     from rich.console import Console
     from simulator.report.terminal_plan import render_plan
     render_plan(report, Console())
+    _warn_skipped(report.notes)
     if report.best_candidate is None:
         typer.echo(f"warning: {report.infeasible_reason}", err=True)
+
+
+SKIPPED_SHOWN = 5   # sweep points skipped as invalid that the terminal lists one by one
+
+
+def _warn_skipped(notes: list[str]) -> None:
+    """Sweep points the plan skipped (an invalid layout, a cluster too big for its links) on stderr.
+
+    The terminal report does not list notes, so without this a skipped point was silent there.
+    """
+    skipped = [n for n in notes if n.startswith("skipped ")]
+    for note in skipped[:SKIPPED_SHOWN]:
+        typer.echo(f"warning: {note}", err=True)
+    if len(skipped) > SKIPPED_SHOWN:
+        typer.echo(f"warning: ... and {len(skipped) - SKIPPED_SHOWN} more sweep points skipped "
+                   "(all in the notes of --json and the report files)", err=True)
 
 
 def whatif_scenario(model: str, hardware: List[str], devices: List[int], tokens: Optional[float],

@@ -63,10 +63,7 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
               "parallelism.dp", "tp*pp*dp*cp == cluster.devices", source)
     if par.schedule not in SCHEDULES:
         _fail(f"unknown schedule '{par.schedule}'", "parallelism.schedule", " | ".join(SCHEDULES), source)
-    v = par.virtual_stages if par.schedule == "interleaved" else 1
-    if par.schedule != "interleaved" and par.virtual_stages != 1:
-        _fail(f"virtual_stages = {par.virtual_stages} needs schedule 'interleaved'",
-              "parallelism.virtual_stages", "1 unless schedule is interleaved", source)
+    v = _virtual_stages(par, source)
     if arch is not None:
         _check_arch(arch, tp, pp, cp, ep, v, dp, wl.seq_len, source)
     elif tp > 1 or cp > 1 or ep > 1:
@@ -103,6 +100,29 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
                         grad_reduce_dtype=grad_dtype(wl.dtype, par.grad_reduce_dtype))
 
 
+def _virtual_stages(par, source) -> int:
+    """Model chunks per stage; only the interleaved schedule has more than one (Narayanan et al. 2021, 2.2.2).
+
+    `interleaved` with one chunk per stage would silently be plain 1F1B, and chunks
+    under 1F1B/GPipe would silently be ignored: both are refused, as is interleaving
+    without a pipeline (Megatron-LM requires pipeline-model-parallel size > 1 for it).
+    """
+    v = par.virtual_stages
+    if par.schedule != "interleaved":
+        if v != 1:
+            _fail(f"virtual_stages = {v} needs schedule 'interleaved' (schedule is '{par.schedule}')",
+                  "parallelism.virtual_stages", "1 unless parallelism.schedule is interleaved", source)
+        return 1
+    if v < 2:
+        _fail(f"schedule 'interleaved' with virtual_stages = {v} would be plain 1F1B",
+              "parallelism.virtual_stages", "at least 2 model chunks per stage with schedule interleaved, "
+              "or schedule 1f1b", source)
+    if par.pp < 2:
+        _fail(f"schedule 'interleaved' needs a pipeline, but pp = {par.pp}", "parallelism.pp",
+              "pp >= 2 with schedule interleaved, or schedule 1f1b", source)
+    return v
+
+
 def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
     if arch.num_heads % tp:
         _fail(f"tp = {tp} does not divide the {arch.num_heads} attention heads", "parallelism.tp",
@@ -113,12 +133,13 @@ def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
     if pp > arch.num_layers:
         _fail(f"pp = {pp} pipeline stages but the model has only {arch.num_layers} layers",
               "parallelism.pp", f"at most {arch.num_layers}", source)
-    if v > 1 and arch.num_layers % (pp * v):
-        _fail(f"virtual_stages = {v} does not divide the {arch.num_layers // pp if arch.num_layers % pp == 0 else arch.num_layers / pp} layers per stage",
-              "parallelism.virtual_stages", f"num_layers / pp ({arch.num_layers}/{pp}) divisible by virtual_stages", source)
     if pp * v > arch.num_layers:
-        _fail(f"pp * virtual_stages = {pp * v} exceeds the {arch.num_layers} layers",
-              "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
+        _fail(f"pp * virtual_stages = {pp}*{v} = {pp * v} model chunks but the model has only "
+              f"{arch.num_layers} layers", "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
+    if v > 1 and arch.num_layers % (pp * v):
+        _fail(f"the {arch.num_layers} layers do not split into pp * virtual_stages = {pp}*{v} = {pp * v} "
+              "equal model chunks", "parallelism.virtual_stages",
+              f"num_layers ({arch.num_layers}) divisible by pp * virtual_stages", source)
     if ep > 1 and arch.num_experts == 1:
         _fail("expert parallelism needs a mixture-of-experts model", "parallelism.ep", "1 for a dense model", source)
     if ep > 1 and arch.num_experts % ep:
