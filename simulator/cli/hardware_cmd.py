@@ -30,10 +30,18 @@ def _fmt(value, unit: str) -> str:
     return f"{v:,.1f}" if v >= 10 else f"{v:,.3g}"
 
 
+def _warn(problems) -> None:
+    """One `warning:` line per file that does not load (file, field, expected); stderr keeps --json pure."""
+    for exc in problems:
+        typer.echo(f"warning: {exc.one_line()} (skipped)", err=True)
+
+
 def _list(profiles_dir: Optional[Path], as_json: bool) -> None:
-    from simulator.hardware.load import load_all
+    from simulator.hardware.load import load_all_checked
     from simulator.hardware.summary import summary_row
-    rows = [summary_row(p) for p in load_all(profiles_dir)]
+    profiles, broken = load_all_checked(profiles_dir)
+    _warn(broken)
+    rows = [summary_row(p) for p in profiles]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -147,21 +155,27 @@ def _compare(names: List[str], profiles_dir: Optional[Path], as_json: bool) -> N
 
 
 def _clusters(profiles_dir: Optional[Path], as_json: bool) -> None:
+    from simulator.errors import InputError
     from simulator.hardware.cluster import build_cluster, list_clusters
-    rows = []
+    rows, broken = [], []
     for name in list_clusters(profiles_dir):
-        c = build_cluster(name, profiles_dir)
+        try:
+            c = build_cluster(name, profiles_dir)
+        except InputError as exc:   # a broken cluster file (or one naming a broken profile)
+            broken.append(exc)
+            continue
         rows.append({"name": name, "hardware": c.profile.name, "devices": c.devices,
                      "devices_per_node": c.devices_per_node, "num_nodes": c.num_nodes,
                      "scale_up_domain": c.scale_up_domain,
                      "scale_up_bandwidth_bytes_per_s": c.scale_up.bandwidth_bytes_per_s if c.scale_up else None,
                      "scale_out_kind": c.scale_out.kind if c.scale_out else None,
                      "scale_out_bandwidth_bytes_per_s": c.scale_out.bandwidth_bytes_per_s if c.scale_out else None})
+    _warn(broken)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
-    table = Table(title="Named clusters (use as cluster: {name: NAME, hardware: ...} in a scenario)")
+    table = Table(title="Named clusters (use as cluster: {name: NAME, devices: N} in a scenario; N defaults to all)")
     for col in ("name", "hardware", "devices", "nodes", "scale-up domain", "scale-out", "GB/s per device"):
         table.add_column(col, style="bold" if col == "name" else None)
     for r in rows:

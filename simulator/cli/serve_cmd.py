@@ -17,17 +17,18 @@ def register(app: typer.Typer) -> None:
         profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra folder of hardware profiles"),
     ):
         """Simulate serving a model: TTFT/TPOT/e2e percentiles, throughput, goodput and SLOs."""
+        from simulator.cli.simulate_cmd import load_resolved, warn_broken_profiles
         from simulator.errors import InputError
-        from simulator.loading import load_scenario
         from simulator.serving.api import serve
 
-        sc = load_scenario(scenario, list(set_ or []))
+        sc = load_resolved(scenario, list(set_ or []), profiles_dir)
         try:
             result = serve(sc, profiles_dir=profiles_dir, base_dir=scenario.resolve().parent)
         except InputError as exc:   # name the scenario file when the library could not
             if exc.source is None:
                 exc.source = str(scenario)
             raise
+        warn_broken_profiles(profiles_dir)
         if as_json:
             typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
             return

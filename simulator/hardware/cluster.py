@@ -7,8 +7,9 @@ Megatron-LM convention (Narayanan et al. 2021): tensor parallel innermost.
 
 A cluster can also be named: hardware_profiles/clusters/NAME.yaml holds a
 `NamedCluster` (hardware, size, optional link overrides); a scenario refers to
-it with `cluster: {name: NAME, hardware: ..., devices: ...}` or the planner
-with `build_cluster("NAME")`.
+it with `cluster: {name: NAME}` (optionally `devices: N` of them; `hardware`, if
+written, must be the cluster's own) and `resolve_cluster_name` fills in the rest,
+or the planner with `build_cluster("NAME")`.
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from pathlib import Path
 from pydantic import Field
 
 from simulator.errors import InfeasibleError, InputError, UnknownNameError
-from simulator.hardware.load import data_dir, load_hardware
+from simulator.hardware.load import _looks_like_path, data_dir, load_hardware, resolve_profile
 from simulator.loading import read_mapping, validate
 from simulator.schema.base import BytesPerS, Frozen, Seconds
 from simulator.schema.hardware import Cluster, CollectiveCurve, HardwareProfile, Link, TierUse
 from simulator.schema.scenario import Cluster as ClusterSpec
+from simulator.schema.scenario import Scenario
 
 
 class LinkOverride(Frozen):
@@ -105,16 +107,72 @@ def _domain(profile: HardwareProfile, link: Link | None, devices_per_node: int) 
     return size if size > profile.devices_per_node else min(size, devices_per_node)
 
 
-def _named_for(spec: ClusterSpec, profiles_dir) -> tuple[NamedCluster | None, str | None]:
-    """The named cluster a scenario section refers to (by `name`), if any, and its file."""
+def _named_hardware(named: NamedCluster, src: str) -> str:
+    """The named cluster's hardware reference; a relative path is taken beside the cluster file."""
+    ref = named.hardware
+    if _looks_like_path(ref) and not Path(ref).expanduser().is_absolute():
+        return str((Path(src).parent / ref).resolve())
+    return ref
+
+
+def _hardware_of_named(named: NamedCluster, src: str, profiles_dir) -> Path:
+    """The profile file of a named cluster's hardware; an error there names the cluster file."""
+    try:
+        return resolve_profile(_named_hardware(named, src), profiles_dir)
+    except InputError as exc:
+        raise InputError(exc.message, source=src, field="hardware", expected=exc.expected) from None
+
+
+def _named_for(spec: ClusterSpec, profiles_dir, base_dir=None) -> tuple[NamedCluster | None, str | None]:
+    """The named cluster a scenario section refers to (by `name`), if any, and its file.
+
+    A name that is no cluster file is a plain label when `hardware` is given, an
+    unknown name (with the close ones) when it is not. Hardware written beside a
+    cluster name must be that cluster's own profile.
+    """
     paths = cluster_paths(profiles_dir)
     if not spec.name or (spec.name not in paths and spec.hardware is not None):
         return None, None       # a plain label, not a cluster file
+    if spec.name not in paths:
+        raise UnknownNameError("cluster", spec.name, paths, field="cluster.name")
+    src = str(paths[spec.name])
     named = load_named_cluster(spec.name, profiles_dir)
-    if spec.hardware is not None and spec.hardware != named.hardware:
+    own = _hardware_of_named(named, src, profiles_dir)
+    if spec.hardware is not None and resolve_profile(spec.hardware, profiles_dir, base_dir) != own:
         raise InputError(f"cluster '{spec.name}' is built from '{named.hardware}', not '{spec.hardware}'",
-                         field="cluster.hardware", expected=f"'{named.hardware}' or no cluster.name")
-    return named, str(paths[spec.name])
+                         field="cluster.hardware",
+                         expected=f"'{named.hardware}', or no cluster.hardware: the cluster supplies it")
+    return named, src
+
+
+def resolve_cluster_name(scenario: Scenario, profiles_dir: str | Path | None = None,
+                         source: str | None = None) -> Scenario:
+    """The scenario with its named cluster's hardware, devices_per_node and devices filled in.
+
+    `cluster: {name: dgx-a100-superpod, devices: 256}` takes the hardware and
+    devices_per_node from hardware_profiles/clusters/dgx-a100-superpod.yaml (or a
+    user's `<profiles_dir>/clusters/`), the device count too when `devices` is not
+    written; `build_cluster` applies the file's link overrides. Fields written in the
+    scenario win, except hardware, which must agree, and devices, which must fit the
+    cluster. Without a cluster name the scenario comes back unchanged.
+    """
+    spec = scenario.cluster
+    try:
+        named, src = _named_for(spec, profiles_dir)
+    except InputError as exc:   # keep the type (UnknownNameError carries its close matches)
+        exc.source = exc.source or source
+        raise
+    if named is None:
+        return scenario
+    fields = spec.model_dump(exclude_unset=True)
+    if "devices" in spec.model_fields_set and spec.devices > named.devices:
+        raise InputError(f"cluster '{named.name}' has {named.devices} devices, not {spec.devices}",
+                         source=source, field="cluster.devices", expected=f"at most {named.devices}")
+    fields.setdefault("devices", named.devices)
+    fields["hardware"] = spec.hardware or _named_hardware(named, src)
+    if spec.devices_per_node is None and named.devices_per_node is not None:
+        fields["devices_per_node"] = named.devices_per_node
+    return scenario.model_copy(update={"cluster": validate(ClusterSpec, fields, source)})
 
 
 def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = None,
@@ -128,10 +186,11 @@ def build_cluster(spec: ClusterSpec | str, profiles_dir: str | Path | None = Non
     if isinstance(spec, str):
         spec = ClusterSpec.model_construct(_fields_set={"name"}, name=spec, hardware=None, devices=1,
                                            devices_per_node=None)
-    named, named_src = _named_for(spec, profiles_dir)
+    named, named_src = _named_for(spec, profiles_dir, base_dir)
     if spec.hardware is None:   # the hardware comes from the cluster file; a path there is relative to it
-        base_dir = Path(named_src).parent
-    profile = load_hardware(spec.hardware or named.hardware, profiles_dir, base_dir)
+        profile = load_hardware(_hardware_of_named(named, named_src, profiles_dir), profiles_dir)
+    else:
+        profile = load_hardware(spec.hardware, profiles_dir, base_dir)
     devices = spec.devices if (named is None or "devices" in spec.model_fields_set) else named.devices
     per_node = (spec.devices_per_node or (named.devices_per_node if named else None)
                 or profile.devices_per_node)

@@ -119,3 +119,36 @@ def load_hardware(name_or_path: str | Path, profiles_dir: str | Path | None = No
 def load_all(profiles_dir: str | Path | None = None) -> list[HardwareProfile]:
     """Every known profile, loaded (in name order)."""
     return [load_hardware(p) for _, p in sorted(profile_paths(profiles_dir).items())]
+
+
+def load_all_checked(profiles_dir: str | Path | None = None) -> tuple[list[HardwareProfile], list[InputError]]:
+    """Every profile that loads, and one InputError per file that does not (file, field, expected).
+
+    `hardware list` shows the good ones and warns about the rest instead of failing
+    on the first broken file of a user's folder.
+    """
+    good, broken = [], []
+    for _, path in sorted(profile_paths(profiles_dir).items()):
+        try:
+            good.append(load_hardware(path))
+        except InputError as exc:
+            broken.append(exc)
+    return good, broken
+
+
+def broken_user_profiles(profiles_dir: str | Path | None) -> list[InputError]:
+    """The errors of the profile files in a user's `--profiles-dir` that do not load (none without one).
+
+    A scenario that does not use a broken file still runs; the CLI warns about it,
+    since a user's own file that silently never loads is a surprise later.
+    """
+    if profiles_dir is None:
+        return []
+    user = Path(profiles_dir).expanduser().resolve()
+    out = []
+    for _, path in sorted(_files_in(user).items()):
+        try:
+            load_hardware(path)
+        except InputError as exc:
+            out.append(exc)
+    return out

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.hardware.cluster import resolve_cluster_name
 from simulator.loading import read_mapping, validate
 from simulator.plan import constraints as cons
 from simulator.plan.executors import DASK_CONNECT_TIMEOUT_S, parse_executor
@@ -65,8 +66,9 @@ def plan(scenario, executor: str = "local", profiles_dir=None, *, overrides: lis
         raise InputError("a plan needs a 'sweep:' section", source=source, field="sweep",
                          expected="axes such as cluster.hardware: [...], cluster.devices: [...], parallelism: auto")
     start = time.perf_counter()
-    points, auto = sweep_points(raw, sc, source)
     pdir = str(profiles_dir) if profiles_dir else None
+    points, auto = sweep_points(raw, sc, source, pdir)
+    sc = resolve_cluster_name(sc, pdir, source)
     if sc.workload.kind == "inference" and sc.serving is not None:
         from simulator.plan.serving_plan import plan_serving
         report = plan_serving(sc, points, executor, pdir, source, connect_timeout_s)

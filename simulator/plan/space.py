@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.hardware.cluster import resolve_cluster_name
 from simulator.loading import set_path, validate
 from simulator.schema.scenario import Scenario
 
@@ -68,8 +69,12 @@ def sweep_axes(scenario: Scenario, source: str) -> tuple[dict[str, list], bool]:
     return axes, auto
 
 
-def sweep_points(raw: dict[str, Any], scenario: Scenario, source: str) -> tuple[list[tuple[dict, Scenario]], bool]:
-    """Every combination of the sweep's axes as (overrides, Scenario), and the auto flag."""
+def sweep_points(raw: dict[str, Any], scenario: Scenario, source: str,
+                 profiles_dir=None) -> tuple[list[tuple[dict, Scenario]], bool]:
+    """Every combination of the sweep's axes as (overrides, Scenario), and the auto flag.
+
+    Each point's named cluster (`cluster.name`, which may be an axis) fills in its hardware.
+    """
     axes, auto = sweep_axes(scenario, source)
     base = copy.deepcopy(raw)
     base.pop("sweep", None)
@@ -80,7 +85,7 @@ def sweep_points(raw: dict[str, Any], scenario: Scenario, source: str) -> tuple[
         for path, value in overrides.items():
             set_path(data, [k for k in path.split(".") if k], value)
         where = f"{source} (sweep {', '.join(f'{k}={v}' for k, v in overrides.items()) or 'base'})"
-        points.append((overrides, validate(Scenario, data, where)))
+        points.append((overrides, resolve_cluster_name(validate(Scenario, data, where), profiles_dir, where)))
     return points, auto
 
 

@@ -51,11 +51,31 @@ MAX_DEVICES = 10_000_000
 
 
 class Cluster(Section):
-    hardware: str                                   # profile name or path to a profile YAML
+    """`hardware` (a profile) or `name` (a named cluster file), or both when they agree.
+
+    A named cluster (hardware_profiles/clusters/NAME.yaml, `capplan hardware clusters`)
+    supplies the hardware, devices_per_node, link overrides and, when `devices` is not
+    written, its device count.
+    """
+
+    hardware: str | None = Field(default=None, description=(
+        "hardware profile name (`capplan hardware list`) or path to a profile YAML; "
+        "may be left out when `name` is a named cluster, which then supplies it"))
     # at most ten million: beyond the largest clusters built, and where layout search stays seconds
-    devices: int = Field(default=1, gt=0, le=MAX_DEVICES)
-    devices_per_node: int | None = Field(default=None, gt=0)   # default from the profile
-    name: str | None = None
+    devices: int = Field(default=1, gt=0, le=MAX_DEVICES, description=(
+        "devices used; default 1, or the named cluster's size when `name` is a named cluster"))
+    devices_per_node: int | None = Field(default=None, gt=0, description=(
+        "devices per node; default from the named cluster, else from the profile"))
+    name: str | None = Field(default=None, description=(
+        "a named cluster (`capplan hardware clusters`, e.g. dgx-a100-superpod) supplying hardware, "
+        "devices_per_node and link overrides; any other name is a label and needs `hardware`"))
+
+    @model_validator(mode="after")
+    def _hardware_or_name(self):
+        if self.hardware is None and self.name is None:
+            raise ValueError("a cluster needs 'hardware' (a profile name or file, see `capplan hardware "
+                             "list`) or 'name' (a named cluster, see `capplan hardware clusters`)")
+        return self
 
 
 class Parallelism(Section):

@@ -30,7 +30,9 @@ def _as_scenario(scenario, overrides=None) -> tuple[Scenario, str]:
 
 def simulate(scenario, profiles_dir=None, *, overrides=None):
     """Simulate one scenario (a Scenario or a path): a TrainingResult or an inference result."""
+    from simulator.hardware.cluster import resolve_cluster_name
     sc, source = _as_scenario(scenario, overrides)
+    sc = resolve_cluster_name(sc, profiles_dir, source)   # a named cluster supplies the hardware
     if sc.workload.kind == "inference":
         from simulator.serving.inference import simulate_inference
         return simulate_inference(sc, profiles_dir=profiles_dir)
@@ -74,6 +76,8 @@ def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None)
 def simulate_training(sc: Scenario, profiles_dir=None, *, source: str | None = None,
                       record: bool = False) -> tuple[TrainingResult, PipelineRun]:
     """Training step simulation; returns the result and the engine run (with trace events if `record`)."""
+    from simulator.hardware.cluster import resolve_cluster_name
+    sc = resolve_cluster_name(sc, profiles_dir, source)   # a named cluster supplies the hardware
     cluster, arch, plan, costs = prepare_training(sc, profiles_dir, source)
     # point-to-point and gradient traffic share a GPU's NIC when both leave the node
     p2p_crosses = plan.pp > 1 and plan.tp * plan.cp * plan.dp >= cluster.scale_up_domain
