@@ -8,10 +8,10 @@ count requests still waiting at the end with their waiting time so far (a lower
 bound), so an overloaded system cannot pass by leaving its slowest requests
 unfinished; a rejected request (longer than the KV cache) fails the SLO too.
 
-Modelling limits: one iteration passes all pipeline stages in turn (pipeline
-parallelism saves memory, not time); weight-only quantization shrinks weight
-bytes but its dequantization work is not costed; prefix caching and
-speculative decoding are not modelled.
+A replica with pipeline parallelism (pp > 1) runs pp virtual engines, each
+with its own scheduler and 1/pp of the KV cache, whose iterations overlap
+across the stages (`engine.Pipeline`), as vLLM schedules pipeline parallelism.
+Modelling limits: prefix caching and speculative decoding are not modelled.
 """
 from __future__ import annotations
 
@@ -81,9 +81,10 @@ def serve(scenario: Scenario | str | Path, profiles_dir: str | Path | None = Non
                      bidirectional=rep.encoder_only)
     # an encoder attends bidirectionally: its prompt cannot be split into causal chunks
     chunked = sched_spec.chunked_prefill and not rep.encoder_only
+    pp = rep.step.pp          # virtual engines per replica, each with its share of the KV cache
     rec, queue, scheds = run(
-        w, lambda: ReplicaScheduler(sched_spec.max_batch_tokens, sched_spec.max_sequences, kv_cap, chunked),
-        sv.replicas, cost, make_router(sched_spec.router), sv.duration_s)
+        w, lambda: ReplicaScheduler(sched_spec.max_batch_tokens, sched_spec.max_sequences, kv_cap // pp, chunked),
+        sv.replicas, cost, make_router(sched_spec.router), sv.duration_s, stages=pp)
     return summarize(scenario, rep, w, rec, queue, scheds, kv_cap)
 
 

@@ -79,8 +79,8 @@ class StepModel:
 
     @property
     def time_layers(self) -> int:
-        """Layers one iteration passes through: every stage in turn (no overlap of iterations
-        across stages is modelled, so pipeline parallelism saves memory, not time)."""
+        """Layers one iteration passes through: every stage in turn (the serving engine overlaps
+        different iterations across the stages, `serving.engine.Pipeline`)."""
         return self.arch.num_layers
 
     @property
