@@ -20,8 +20,11 @@ def register(app: typer.Typer) -> None:
         from simulator.cli.simulate_cmd import load_resolved, warn_broken_profiles
         from simulator.errors import InputError
         from simulator.serving.api import serve
+        from simulator.serving.limits import check_serve_size
 
         sc = load_resolved(scenario, list(set_ or []), profiles_dir)
+        if sc.serving is not None:   # minutes of simulation are refused before any work
+            check_serve_size(sc.serving, scenario.resolve().parent, str(scenario))
         try:
             result = serve(sc, profiles_dir=profiles_dir, base_dir=scenario.resolve().parent)
         except InputError as exc:   # name the scenario file when the library could not
