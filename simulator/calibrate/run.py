@@ -55,7 +55,9 @@ def calibrate(backend: str = "auto", *, quick: bool = False, store: str | Path |
     """
     from simulator.calibrate.bench_numpy import blas_threads_limit
     from simulator.calibrate.fingerprint import busy_notice
+    from simulator.calibrate.harness import steady_heap
     t0 = time.perf_counter()
+    steady_heap()              # per-op temporaries reuse the heap, as in a long-running process
     name, notice = resolve_backend(backend)
     smoke = bool(os.environ.get(SMOKE_ENV))
     threads = threads or DEFAULT_CPU_THREADS

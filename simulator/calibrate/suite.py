@@ -13,8 +13,13 @@ Tests and what they measure (bytes counted as STREAM does, McCalpin 1995):
   add    c = a + b        3 arrays moved                       -> memory curve, bandwidth
   scale  c = s * a        2 arrays moved                       -> memory curve
   triad  a = b + s * c    3 arrays moved (fused on a GPU)      -> memory curve where fused
-  exp    c = exp(a), sum  (elementwise and reduction kernels)  -> reported
+  exp    c = exp(a)           (elementwise kernel)              -> reported
+  sum    a.sum()              (reduction)                       -> reduce curve (CPU)
   gelu   kernels.gelu(a)  (the activation the executor runs)   -> vector_flops_per_s (CPU)
+  layernorm kernels.layernorm over rows of 1024                 -> norm curve (CPU)
+  softmax   kernels.softmax over rows of 256                    -> softmax curve (CPU)
+  maxpool   kernels.pool2d 2x2 stride 2 on 32x32 planes         -> pooling curve (CPU)
+  gap       global average pool of 7x7 planes (ResNet's last)   -> pooling curve (CPU)
   launch one tiny call    (call or kernel-launch overhead)     -> launch_overhead_s
 """
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from simulator.calibrate.kernels import gelu
+from simulator.calibrate.kernels import gelu, layernorm, pool2d, softmax
 from simulator.graph.ops import PER_ELEMENT_FLOPS
 from simulator.calibrate.harness import (Settings, Timer, gemm_flops, random_array, rotation_sets,
                                          time_call)
@@ -82,6 +87,10 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
         tasks.append(_stream_task(backend, settings, rng, "exp", n))
         tasks.append(_stream_task(backend, settings, rng, "sum", n))
         tasks.append(_stream_task(backend, settings, rng, "gelu", n))
+    sizes = backend.stream_sizes(quick)[1::2]
+    for n in (sizes[:-1] or sizes) if quick else sizes:      # quick: not the largest (seconds each)
+        for test in VECTOR_SHAPES:
+            tasks.append(_vector_task(backend, settings, rng, test, n))
     if backend.extra_tasks is not None:
         tasks.extend(backend.extra_tasks(backend, quick, rng, settings))
     # a second round of the compute tests, minutes later: run_suite keeps the faster round,
@@ -263,3 +272,64 @@ def _stream_class(test: str, triad_fused: bool) -> str:
     if test == "sum":
         return "reduction"
     return "elementwise"     # exp, and triad where it takes two passes (NumPy)
+
+
+# vector-class tests: array shape for about n elements (typical DL layouts: a hidden size of
+# 1024, attention rows of 256, VGG-style 2x2 pooling of 32x32 maps, ResNet's 7x7 global pool)
+VECTOR_SHAPES = {
+    "layernorm": lambda n: (max(1, n // 1024), min(n, 1024)),
+    "softmax": lambda n: (max(1, n // 256), min(n, 256)),
+    "maxpool": lambda n: (1, max(1, n // 1024), 32, 32),
+    "gap": lambda n: (1, max(1, n // 49), 7, 7),
+}
+_VECTOR_CLASS = {"layernorm": "norm", "softmax": "softmax", "maxpool": "pooling", "gap": "pooling"}
+
+
+def _vector_flops(test: str, shape: tuple) -> float:
+    """FLOPs of one call in the graph's convention (simulator.graph.ops, graph/importers/cnn.py)."""
+    elems = float(np.prod(shape))
+    if test == "layernorm":
+        return PER_ELEMENT_FLOPS["layernorm"] * elems
+    if test == "softmax":
+        return PER_ELEMENT_FLOPS["softmax"] * elems
+    return elems          # maxpool: out * k * k = input elements (2x2, stride 2); gap: input elements
+
+
+VECTOR_MAX_SETS = 64      # input sets the vector-class tests rotate over (>= 2x the LLC when they fit)
+
+
+def _vector_task(backend: Backend, settings: Settings, rng, test: str, n: int) -> Task:
+    """One vector-class op as the executor runs it, on inputs that rotate over sets with a
+    footprint beyond the last-level cache (as the GEMM tests do): in a forward pass the
+    big GEMMs between two such ops sweep the cache, so their inputs arrive from DRAM
+    (in-pass times of these ops are 1.3-2.5x their hot-cache repeats on a CPU)."""
+    shape = VECTOR_SHAPES[test](n)
+
+    def run():
+        xp = backend.xp
+        elems = float(np.prod(shape))
+        if 3 * elems * 4.0 > backend.limit_bytes:
+            return None
+        sets = rotation_sets(elems * 4.0, backend.cache_bytes, limit_bytes=backend.limit_bytes / 2,
+                             max_sets=VECTOR_MAX_SETS)
+        xs = random_array(xp, rng, (sets,) + shape, np.float32)     # one allocation, views per set
+        if test == "layernorm":
+            gamma = random_array(xp, rng, shape[-1:], np.float32)
+            beta = random_array(xp, rng, shape[-1:], np.float32)
+            kernel = lambda i: layernorm(xp, xs[i % sets], gamma, beta)
+            nbytes = 2 * elems * 4.0
+        elif test == "softmax":
+            out = xp.empty(shape, dtype=np.float32)
+            kernel = lambda i: softmax(xp, xs[i % sets], out=out)
+            nbytes = 2 * elems * 4.0
+        elif test == "maxpool":
+            kernel = lambda i: pool2d(xp, xs[i % sets], 2, 2, 0, "max")
+            nbytes = 1.25 * elems * 4.0
+        else:
+            kernel = lambda i: xs[i % sets].mean(axis=(2, 3))
+            nbytes = (elems + elems / 49.0) * 4.0
+        timing = time_call(kernel, timer=backend.timer, settings=settings)
+        del xs
+        return measurement(test, _VECTOR_CLASS[test], "fp32", "x".join(map(str, shape)),
+                           _vector_flops(test, shape), nbytes, timing)
+    return Task(f"{test} fp32 {'x'.join(map(str, shape))}", run)

@@ -2,8 +2,18 @@
 
     t = max(flops / (peak[dtype] * eff_c), bytes / (bw * eff_m)) + launch
 
-Memory-class ops (elementwise, norms, softmax, reductions) take their compute
-bound from the vector rate instead (`vector_flops`, eff_c = 1).
+Memory-class ops (elementwise, norms, softmax, reductions, pooling) take their
+compute bound from the vector rate instead (`vector_flops`), with eff_c = 1, or
+the profile's curve for that op kind when it has one (calibrated CPU profiles:
+a NumPy layernorm, softmax or pooling reaches a different rate than the GELU
+that sets the vector rate).
+
+Calibrated curves may refine the roofline (schema.hardware.EfficiencyCurve):
+`index: intensity` reads a conv curve at the arithmetic intensity of its
+im2col GEMM instead of its FLOPs, and `memory: serial` adds the operand traffic
+at the DRAM bandwidth to the compute time instead of taking the larger one
+(one CPU core packs GEMM panels, then computes: Goto & van de Geijn 2008).
+Datasheet profiles carry neither, so their times are the plain roofline.
 
 `eff_c` is the profile's efficiency curve for the op class at the op's FLOP
 count, times a wave-quantization factor for GEMMs (tiles over SMs); `eff_m`
@@ -16,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.errors import InputError
-from simulator.hardware.curves import efficiency, find_curve
+from simulator.hardware.curves import efficiency, find_curve, interpolate_log
 from simulator.schema.hardware import HardwareProfile
 
 # cuBLAS/CUTLASS output tiles for large half-precision GEMMs on Ampere/Hopper
@@ -32,6 +42,8 @@ _PEAK_FALLBACK = {"fp8": ("bf16", "fp16"), "bf16": ("fp16",), "fp16": ("bf16",),
 
 MATMUL_KINDS = frozenset({"matmul", "attention_score", "attention_context"})
 CONV_KINDS = frozenset({"conv"})
+# memory-class kinds that a profile may give their own (vector-class) curve
+VECTOR_KINDS = frozenset({"elementwise", "norm", "softmax", "reduce", "pooling"})
 
 
 def peak_flops(profile: HardwareProfile, dtype: str) -> float:
@@ -108,16 +120,33 @@ def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES, k=
     return out if out.ndim else float(out)
 
 
-def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, gemm_mnk=None):
-    """eff_c: curve efficiency at this FLOP count times GEMM wave quantization."""
-    op_class = op_class_of(kind)
+def gemm_intensity(gemm_mnk, dtype: str):
+    """FLOPs per byte of a GEMM's operands, 2mnk / (itemsize (mk + kn + mn)) (one pass over
+    A, B and C; for a conv, its im2col GEMM). Independent of the batch of a batched GEMM."""
+    from simulator.units import dtype_bytes
+    m, n, k = (np.asarray(x, dtype=float) for x in gemm_mnk)
+    return 2.0 * m * n * k / (dtype_bytes(dtype) * (m * k + k * n + m * n))
+
+
+def compute_curve_class(profile: HardwareProfile, kind: str, dtype: str) -> str:
+    """Curve class of a compute op: attention ops use an `attention` curve where there is one."""
     if kind in ("attention_score", "attention_context") and find_curve(profile, "attention", dtype):
-        op_class = "attention"
+        return "attention"
+    return op_class_of(kind)
+
+
+def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, gemm_mnk=None):
+    """eff_c: curve efficiency at this FLOP count (or GEMM intensity) times GEMM wave quantization."""
+    op_class = compute_curve_class(profile, kind, dtype)
     if gemm_mnk is None or op_class == "memory":
         return efficiency(profile, op_class, dtype, flops, default=1.0)
     m, n, k = gemm_mnk
     batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
     wave = wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
+    curve = find_curve(profile, op_class, dtype)
+    if curve is not None and curve.index == "intensity":
+        out = wave * interpolate_log(curve.size, curve.efficiency, gemm_intensity(gemm_mnk, dtype))
+        return out if np.ndim(out) else float(out)
     # The padded tile grid does flops / wave of work; the curve (which embeds the
     # launch floor, time = F/(peak*c) + t0) is read at that padded size, so the
     # floor is paid once and not inflated by the padding.
@@ -139,23 +168,30 @@ def op_time_s(profile: HardwareProfile, kind: str, flops, bytes_moved, dtype: st
     bytes_moved = np.asarray(bytes_moved, dtype=float)
     t_compute = np.zeros_like(flops)
     has_flops = flops > 0
+    serial = False
     if np.any(has_flops):
         if op_class_of(kind) == "memory":
             peak = vector_flops(profile, dtype)
-            eff_c = 1.0
+            eff_c = (efficiency(profile, kind, dtype, np.maximum(flops, 1.0), default=1.0)
+                     if kind in VECTOR_KINDS else 1.0)
         else:
             peak = peak_flops(profile, dtype)
             eff_c = compute_efficiency(profile, kind, dtype, np.maximum(flops, 1.0), gemm_mnk)
+            curve = find_curve(profile, compute_curve_class(profile, kind, dtype), dtype)
+            serial = curve is not None and curve.memory == "serial"
         t_compute = np.where(has_flops, flops / (peak * eff_c), 0.0)
-    t_memory = np.where(bytes_moved > 0,
-                        bytes_moved / (profile.memory.bandwidth_bytes_per_s
-                                       * memory_efficiency(profile, np.maximum(bytes_moved, 1.0))), 0.0)
+    if serial:     # operands stream from DRAM at the plateau bandwidth while the core waits
+        t_memory = bytes_moved / profile.memory.bandwidth_bytes_per_s
+    else:
+        t_memory = np.where(bytes_moved > 0,
+                            bytes_moved / (profile.memory.bandwidth_bytes_per_s
+                                           * memory_efficiency(profile, np.maximum(bytes_moved, 1.0))), 0.0)
     # a datasheet/calibrated curve already embeds the launch floor (its latency_s:
     # eff(F) = c / (1 + c * peak * t0 / F)); add the launch only where no curve exists
     binding = op_class_of(kind) if np.any(has_flops) else "memory"
     has_curve = find_curve(profile, binding, dtype) is not None and find_curve(profile, "memory", "any") is not None
     launch = 0.0 if has_curve else launches * profile.launch_overhead_s
-    t = np.maximum(t_compute, t_memory) + launch
+    t = (t_compute + t_memory if serial else np.maximum(t_compute, t_memory)) + launch
     return t if t.ndim else float(t)
 
 

@@ -15,10 +15,11 @@ from simulator.schema.base import Frozen
 
 Backend = Literal["numpy", "cupy"]
 Statistic = Literal["median", "min"]
-# What a measurement characterises: `matmul` and `stream` feed the fitted
-# curves; the others are reported (and launch sets launch_overhead_s).
-MeasureClass = Literal["matmul", "stream", "elementwise", "reduction", "launch",
-                       "transfer", "p2p", "collective"]
+# What a measurement characterises: `matmul` and `stream` feed the compute and memory
+# curves; `norm`, `softmax`, `pooling`, `reduction` (and the GELU `elementwise` test) the
+# vector-class curves and rate; launch sets launch_overhead_s; the others are reported.
+MeasureClass = Literal["matmul", "stream", "elementwise", "reduction", "norm", "softmax",
+                       "pooling", "launch", "transfer", "p2p", "collective"]
 
 
 class Measurement(Frozen):

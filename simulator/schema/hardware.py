@@ -13,7 +13,18 @@ from pydantic import Field, field_validator, model_validator
 from simulator.schema.base import Bytes, BytesPerS, FlopsPerS, Frozen, Seconds, Watts
 
 DType = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4"]
-OpClass = Literal["matmul", "conv", "attention", "memory"]
+# Curve classes. Compute: matmul, conv, attention (size = FLOPs, fraction of the dtype's peak).
+# memory: size = bytes moved, fraction of memory.bandwidth_bytes_per_s (the DRAM/HBM tier).
+# Vector classes, keyed by the graph op kind they cost (calibrated profiles only so far):
+# elementwise, norm, softmax, reduce, pooling: size = the op's FLOPs in the graph's convention,
+# fraction of vector_flops_per_s[dtype]. cache: size = bytes, fraction of the memory bandwidth
+# reached when the working set fits the last-level cache (recorded, not used by the cost model:
+# an op-by-op model cannot know what is cache resident).
+OpClass = Literal["matmul", "conv", "attention", "memory", "elementwise", "norm", "softmax",
+                  "reduce", "pooling", "cache"]
+# A calibrated curve may exceed 1 (a CPU cache outruns DRAM; a NumPy norm reaches more graph
+# FLOPs per second than the GELU that sets the vector rate); datasheet curves stay in (0, 1].
+MAX_CALIBRATED_FRACTION = 1000.0
 
 
 class EfficiencyCurve(Frozen):
@@ -22,6 +33,16 @@ class EfficiencyCurve(Frozen):
     `size` is FLOPs per op for compute classes (matmul, conv, attention) and
     bytes moved for `memory`. Between points the fraction is interpolated
     linearly in log10(size); outside them it is clamped to the end points.
+
+    Two optional refinements, written by `capplan calibrate` for a CPU and absent
+    (defaults) in every datasheet profile:
+    `index: intensity`: `size` is the op's arithmetic intensity instead, FLOPs per
+    byte of its lowered-GEMM operands (a conv as its im2col GEMM, Chellapilla et al.
+    2006): lowered GEMMs of one FLOP count but different shapes reach different
+    fractions of peak, by operand reuse. `memory: serial`: the op's time is its
+    compute time PLUS its memory time, not the larger of the two (a single CPU core
+    packs GEMM operands from memory, then computes on the packed panels: Goto & van
+    de Geijn 2008); `overlap` is the roofline max (GPUs overlap the two).
     """
 
     op_class: OpClass
@@ -34,6 +55,8 @@ class EfficiencyCurve(Frozen):
     # then satisfies size / (peak * eff(size)) = size / (plateau * peak) + latency_s,
     # so a cost model that also adds launch_overhead_s counts that latency twice.
     latency_s: float | None = Field(default=None, ge=0)
+    index: Literal["size", "intensity"] = "size"
+    memory: Literal["overlap", "serial"] = "overlap"
 
     @model_validator(mode="after")
     def _check(self):
@@ -43,8 +66,10 @@ class EfficiencyCurve(Frozen):
             raise ValueError("sizes must be positive")
         if any(b <= a for a, b in zip(self.size, self.size[1:])):
             raise ValueError("sizes must be strictly increasing")
-        if any(not (0 < e <= 1.0) for e in self.efficiency):
-            raise ValueError("efficiency must be in (0, 1]")
+        if self.origin == "datasheet" and any(not (0 < e <= 1.0) for e in self.efficiency):
+            raise ValueError("efficiency must be in (0, 1] (a datasheet curve is a fraction of the peak)")
+        if any(not (0 < e <= MAX_CALIBRATED_FRACTION) for e in self.efficiency):
+            raise ValueError(f"efficiency must be in (0, {MAX_CALIBRATED_FRACTION:g}]")
         return self
 
 
