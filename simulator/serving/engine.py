@@ -7,7 +7,9 @@ are counted as in flight (arrived = completed + in flight + rejected).
 
 A replica of `stages` > 1 pipeline stages runs as many virtual engines, each
 with its own scheduler (and its share of the KV cache), as vLLM does for
-pipeline parallelism: while one engine's iteration is on stage 2 the next one's
+pipeline parallelism (one scheduler per virtual engine, each with
+num_gpu_blocks // pipeline_parallel_size: vllm/core/scheduler.py; a new request
+goes to the one with the fewest unfinished): while one engine's iteration is on stage 2 the next one's
 is on stage 1. An iteration of cost T holds each stage for T / stages in turn,
 first come first served (a reservation table per replica: `Pipeline`), so one
 request sees the whole T and a saturated replica completes up to `stages`
