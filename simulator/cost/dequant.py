@@ -31,6 +31,12 @@ batches than fp16 (Lin et al. 2024, QServe, sec. 3: dequantization on CUDA cores
 in the GEMM main loop). The conversion is issued by the same warps, in the same
 main loop, as the MMAs it feeds: its time adds to the tensor-core time, and both
 overlap the weight loads (the op time is max(tensor + dequant, memory)).
+
+Stored bytes: int4 weights are quantized in groups of 128 along k, each group
+with an fp16 scale and a 4-bit zero point (AWQ, Lin et al. 2024, and GPTQ
+defaults; lmdeploy converts AWQ models with --group-size 128): 0.5 + 2.5/128
+bytes per weight. int8 weight-only is per output channel (one scale per column
+of k weights): its scales are left out.
 """
 from __future__ import annotations
 
@@ -46,6 +52,13 @@ SCALE_INSTR = 0.5                 # one packed (x2) fma applies scale and zero p
 FLOPS_PER_INSTR = 2.0             # one lane slot = one FMA = 2 FLOPs of the vector rate
 ROWS_PER_CONVERSION = 64          # warp-tile M extent of the fine-grained fpA_intB configs
 QUANTIZED = frozenset(dt for dt, _ in _CONVERT_INSTR)
+INT4_GROUP = 128                  # weights per (fp16 scale, 4-bit zero) group
+_STORED_BYTES = {"int4": 0.5 + (2.0 + 0.5) / INT4_GROUP, "int8": 1.0}
+
+
+def stored_bytes_per_weight(weight_dtype: str) -> float | None:
+    """Bytes a quantized weight occupies with its share of scales and zeros (None: not quantized)."""
+    return _STORED_BYTES.get(weight_dtype)
 
 
 def dequant_flops_per_weight(weight_dtype: str, compute_dtype: str) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 
 from simulator.cost.comm import collective_s, group_of, p2p_s, tiers_from_profile
 from simulator.cost.compute import op_time_s
-from simulator.cost.dequant import dequant_flops_per_weight, dequant_s
+from simulator.cost.dequant import dequant_flops_per_weight, dequant_s, stored_bytes_per_weight
 from simulator.graph.transformer import build_transformer
 from simulator.schema.graph import TransformerArch
 from simulator.schema.hardware import HardwareProfile
@@ -184,7 +184,7 @@ def build_step_model(arch: TransformerArch, profile: HardwareProfile, *, tp: int
     """Per-rank op rows of the one-token forward graph of `arch` (see module docstring)."""
     act_b = float(dtype_bytes(dtype))
     w_dtype = weight_dtype or dtype
-    w_b = float(dtype_bytes(w_dtype))
+    w_b = stored_bytes_per_weight(w_dtype) or float(dtype_bytes(w_dtype))   # int4: + group scales/zeros
     mm_dtype = "fp8" if w_dtype == "fp8" else dtype
     g = build_transformer(arch, batch=1, seq_len=1, dtype=dtype, dt=act_b, name="step")
     layer, token, seq = [], [], []

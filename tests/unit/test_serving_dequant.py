@@ -66,9 +66,12 @@ def test_large_batch_int4_turns_compute_bound_earlier(name):
 
 
 def test_memory_traffic_stays_at_the_quantized_size():
-    int4 = _gpu_models("a100-sxm4-80gb", "int4")
-    rows = [r for r in int4.layer_ops if r.dequant_flops]
-    assert rows and all(r.weight_bytes == pytest.approx(0.5 * r.weight_elements) for r in rows)
+    # int4: half a byte per weight plus an fp16 scale and a 4-bit zero per group of 128 (AWQ/GPTQ format)
+    int4, int8 = _gpu_models("a100-sxm4-80gb", "int4"), _gpu_models("a100-sxm4-80gb", "int8")
+    rows4 = [r for r in int4.layer_ops if r.dequant_flops]
+    rows8 = [r for r in int8.layer_ops if r.dequant_flops]
+    assert rows4 and all(r.weight_bytes == pytest.approx((0.5 + 2.5 / 128) * r.weight_elements) for r in rows4)
+    assert rows8 and all(r.weight_bytes == pytest.approx(1.0 * r.weight_elements) for r in rows8)
 
 
 def test_decode_bound_label_counts_the_dequantization():
