@@ -88,14 +88,14 @@ def plan_suite(backend: Backend, *, quick: bool, settings: Settings, seed: int =
         tasks.append(_stream_task(backend, settings, rng, "sum", n))
         tasks.append(_stream_task(backend, settings, rng, "gelu", n))
     sizes = backend.stream_sizes(quick)[1::2]
-    for n in (sizes[:-1] or sizes) if quick else sizes:      # quick: not the largest (seconds each)
-        for test in VECTOR_SHAPES:
-            tasks.append(_vector_task(backend, settings, rng, test, n))
+    vector = [_vector_task(backend, settings, rng, test, n)      # quick: not the largest (seconds each)
+              for n in ((sizes[:-1] or sizes) if quick else sizes) for test in VECTOR_SHAPES]
+    tasks += vector
     if backend.extra_tasks is not None:
         tasks.extend(backend.extra_tasks(backend, quick, rng, settings))
-    # a second round of the compute tests, minutes later: run_suite keeps the faster round,
+    # a second round of the compute and vector-class tests, minutes later: run_suite keeps the faster round,
     # so a transient slow spell of a shared machine does not end up in the curves
-    tasks += [Task(t.label + " (round 2)", t.run) for t in compute if t.flops <= ROUND2_MAX_FLOPS]
+    tasks += [Task(t.label + " (round 2)", t.run) for t in compute + vector if t.flops <= ROUND2_MAX_FLOPS]
     if only:
         wanted = set(only)
         tasks = [t for t in tasks if t.label.split(" ")[0] in wanted]
