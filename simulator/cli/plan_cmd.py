@@ -155,6 +155,11 @@ def register(app: typer.Typer) -> None:
         data = whatif_scenario(model, hardware, devices, tokens, seq, global_batch, dtype, rate, ttft_p99,
                                tpot_p99, prompt, output, deadline_days, budget)
         sc = validate(Scenario, data, "command line")
-        with _progress(as_json, f"what-if {model}"):
-            report = plan(sc, executor=executor, profiles_dir=profiles_dir)
+        try:
+            with _progress(as_json, f"what-if {model}"):
+                report = plan(sc, executor=executor, profiles_dir=profiles_dir)
+        except InputError as exc:   # the library could not name where the question came from
+            if exc.source is None:
+                exc.source = "command line"
+            raise
         _emit(report, out, as_json)

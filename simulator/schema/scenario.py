@@ -8,16 +8,36 @@ need the model and live in `parallel/`, not here.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from simulator.schema.base import Frozen
 
+_NUMBERS = {int, float, type(None)}
+
+
+def _numeric(annotation) -> bool:
+    """int, float, or an optional one (`int | None`): fields a YAML true/false must not fill."""
+    if annotation in (int, float):
+        return True
+    return get_origin(annotation) in (Union, types.UnionType) and set(get_args(annotation)) <= _NUMBERS \
+        and bool(set(get_args(annotation)) & {int, float})
+
+
 class Section(Frozen):
-    """A scenario section: also refuses inf and nan (`tokens: inf` is a typo, not a plan)."""
+    """A scenario section: also refuses inf and nan (`tokens: inf` is a typo, not a plan),
+    and true/false for a number (pydantic would read `tp: true` as tp = 1)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value, info: ValidationInfo):
+        if isinstance(value, bool) and _numeric(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"{str(value).lower()} is not a number")
+        return value
 
 
 DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
@@ -37,7 +57,7 @@ class Workload(Section):
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     tokens: float | None = Field(default=None, gt=0)   # total training tokens -> time to train
     steps: int | None = Field(default=None, gt=0)      # or a number of optimizer steps
-    dims: dict[str, int] = Field(default_factory=dict)  # ONNX symbolic dims, e.g. {batch: 8}
+    dims: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)  # ONNX symbolic dims, e.g. {batch: 8}
     model_options: dict[str, Any] = Field(default_factory=dict)  # e.g. {num_labels: 9, image_size: 150}
     # inference
     prompt_tokens: int | None = Field(default=None, gt=0)
@@ -45,6 +65,13 @@ class Workload(Section):
     batch: int | None = Field(default=None, gt=0)
     kv_dtype: KVDType | None = None
     weight_dtype: WeightDType | None = None         # weight-only quantization (int8/int4) or fp8
+
+    @model_validator(mode="after")
+    def _one_amount_of_work(self):
+        if self.tokens is not None and self.steps is not None:   # steps won silently
+            raise ValueError("give the amount of work once: 'tokens' (total training tokens) or "
+                             "'steps' (optimizer steps), not both")
+        return self
 
 
 MAX_DEVICES = 10_000_000
@@ -88,7 +115,9 @@ class Parallelism(Section):
     schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
     virtual_stages: int = Field(default=1, gt=0)
     zero: int = Field(default=0, ge=0, le=3)
-    grad_bucket_bytes: float = Field(default=25 * 2**20, gt=0)   # PyTorch DDP default bucket
+    # PyTorch DDP's default bucket (Megatron-LM: 40M elements). At least 1 MiB: the simulation
+    # times every bucket's collective, and byte-sized buckets made a step millions of them
+    grad_bucket_bytes: float = Field(default=25 * 2**20, ge=2**20)
     overlap_grad_reduce: bool = True
     # dtype of the gradient buffer that is accumulated over micro-batches and reduced over dp;
     # auto = Megatron-LM's rule: fp32 main_grad for bf16 (and fp8), the training dtype otherwise
@@ -106,18 +135,28 @@ class Costs(Section):
     utilization_power_fraction: float = Field(default=0.8, gt=0, le=1.0)  # average draw / TDP while busy
 
 
+# tokens of one request at most: 100x the longest context windows (~10M tokens), and far
+# inside int64, so sampled lengths stay exact (1e308 became a garbage integer)
+MAX_REQUEST_TOKENS = 1e9
+# lognormal shape at most: sigma 5 is a coefficient of variation of ~270,000 already; beyond
+# it exp() of a sample overflows (sigma 1e308 crashed)
+MAX_LOGNORMAL_SIGMA = 5.0
+
+
 class LengthDist(Section):
     kind: Literal["fixed", "lognormal", "uniform", "exponential"] = "fixed"
-    mean: float = Field(gt=0)
-    sigma: float | None = Field(default=None, gt=0)   # lognormal shape; default derived
-    min: float | None = Field(default=None, gt=0)
-    max: float | None = Field(default=None, gt=0)
+    mean: float = Field(gt=0, le=MAX_REQUEST_TOKENS)
+    sigma: float | None = Field(default=None, gt=0, le=MAX_LOGNORMAL_SIGMA)   # lognormal shape; default derived
+    min: float | None = Field(default=None, gt=0, le=MAX_REQUEST_TOKENS)
+    max: float | None = Field(default=None, gt=0, le=MAX_REQUEST_TOKENS)
 
 
 class Arrivals(Section):
     kind: Literal["poisson", "gamma", "trace", "constant"] = "poisson"
     rate_per_s: float | None = Field(default=None, gt=0)
-    cv: float | None = Field(default=None, gt=0)       # gamma: coefficient of variation
+    # gamma: coefficient of variation, 0.001..100 (below, use kind constant; above, a handful of
+    # bursts holds nearly every request; outside both the gamma shape 1/cv^2 overflowed)
+    cv: float | None = Field(default=None, ge=1e-3, le=100.0)
     path: str | None = None                            # trace CSV: timestamp_s,prompt_tokens,output_tokens
 
     @model_validator(mode="after")
@@ -145,7 +184,18 @@ class SLO(Section):
 
 
 # a fixed token count per request: at least one token
-TokenCount = Annotated[float, Field(ge=1)]
+TokenCount = Annotated[float, Field(ge=1, le=MAX_REQUEST_TOKENS)]
+
+
+def _length_kind(value) -> str:
+    """A mapping is a distribution, anything else a token count: only that member is tried, so the
+    error names the distribution's own bad field. The tags read as pydantic's type tags, which
+    errors.from_validation_error leaves out of the field path."""
+    return "dict[LengthDist]" if isinstance(value, (dict, LengthDist)) else "float"
+
+
+RequestLength = Annotated[Union[Annotated[TokenCount, Tag("float")], Annotated[LengthDist, Tag("dict[LengthDist]")]],
+                          Discriminator(_length_kind)]
 # generated requests (rate x duration) a scenario may ask for: arrays of this many requests
 # fit in memory (~0.5 GB); beyond it a run exhausts memory instead of answering. The planner's
 # capacity search simulates a shorter horizon; `capplan serve` runs ~30k requests/s of CPU.
@@ -155,8 +205,8 @@ MAX_GENERATED_REQUESTS = 20_000_000
 class Serving(Section):
     replicas: int = Field(default=1, gt=0)
     arrivals: Arrivals
-    prompt_tokens: Union[TokenCount, LengthDist] = 512
-    output_tokens: Union[TokenCount, LengthDist] = 128
+    prompt_tokens: RequestLength = 512
+    output_tokens: RequestLength = 128
     duration_s: float = Field(default=600.0, gt=0)
     seed: int = Field(default=1, ge=0)
     scheduler: SchedulerSpec = SchedulerSpec()
