@@ -312,7 +312,8 @@ def _vector_task(backend: Backend, settings: Settings, rng, test: str, n: int) -
             return None
         sets = rotation_sets(elems * 4.0, backend.cache_bytes, limit_bytes=backend.limit_bytes / 2,
                              max_sets=VECTOR_MAX_SETS)
-        xs = random_array(xp, rng, (sets,) + shape, np.float32)     # one allocation, views per set
+        xs = xp.empty((sets,) + shape, dtype=np.float32)   # one allocation, a view per set, each
+        xs[...] = random_array(xp, rng, shape, np.float32)  # set a copy (a broadcast, not a fresh draw)
         if test == "layernorm":
             gamma = random_array(xp, rng, shape[-1:], np.float32)
             beta = random_array(xp, rng, shape[-1:], np.float32)
