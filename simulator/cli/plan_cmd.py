@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from simulator.cli.simulate_cmd import warn_broken_profiles
 from simulator.errors import InputError
 
 
@@ -124,6 +125,7 @@ def register(app: typer.Typer) -> None:
         with _progress(as_json, f"planning {scenario.name} on {executor}"):
             report = plan(scenario, executor=executor, profiles_dir=profiles_dir, overrides=list(overrides),
                           top_k=top_k, simulate_best=top_k > 0, connect_timeout_s=dask_timeout)
+        warn_broken_profiles(profiles_dir)
         _emit(report, out, as_json)
 
     @app.command("whatif")
@@ -162,4 +164,5 @@ def register(app: typer.Typer) -> None:
             if exc.source is None:
                 exc.source = "command line"
             raise
+        warn_broken_profiles(profiles_dir)
         _emit(report, out, as_json)

@@ -9,12 +9,13 @@ import typer
 
 
 def warn_broken_profiles(profiles_dir) -> None:
-    """Each file of the user's --profiles-dir that does not load is said on stderr (file, field, expected).
+    """Each profile or cluster file of the user's --profiles-dir that does not load is said on stderr.
 
     Called after a run succeeded, so a scenario that uses the broken file gets its one error line only.
     """
+    from simulator.hardware.cluster import broken_user_clusters
     from simulator.hardware.load import broken_user_profiles
-    for exc in broken_user_profiles(profiles_dir):
+    for exc in broken_user_profiles(profiles_dir) + broken_user_clusters(profiles_dir):
         typer.echo(f"warning: {exc.one_line()} (not loaded)", err=True)
 
 

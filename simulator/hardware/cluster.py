@@ -86,7 +86,10 @@ def _merged_link(base: Link | None, override: LinkOverride | None, tier: str, so
     if override is None:
         return base
     if override.analogue:
-        base = getattr(load_hardware(override.analogue, profiles_dir), tier)
+        try:
+            base = getattr(load_hardware(override.analogue, profiles_dir), tier)
+        except InputError as exc:   # name the cluster file, not the scenario's hardware
+            raise InputError(exc.message, source=source, field=f"{tier}.analogue", expected=exc.expected) from None
     if base is None:
         raise InputError(f"no {tier} link to override", source=source, field=tier,
                          expected=f"'analogue: PROFILE' naming a profile that has a {tier} tier")
@@ -246,3 +249,17 @@ def tier_for_group(cluster: Cluster, group_size: int, stride: int = 1) -> TierUs
     return TierUse(tier="scale_out", link=link, bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
                    latency_s=link.latency_s, collective=link.collective, inner_size=inner,
                    outer_size=outer, inner_link=cluster.scale_up if inner > 1 else None)
+
+
+def broken_user_clusters(profiles_dir: str | Path | None) -> list[InputError]:
+    """The errors of the named-cluster files in `<profiles_dir>/clusters/` that do not build."""
+    if profiles_dir is None:
+        return []
+    folder = Path(profiles_dir).expanduser() / "clusters"
+    out = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            build_cluster(path.stem, profiles_dir)
+        except InputError as exc:
+            out.append(exc)
+    return out

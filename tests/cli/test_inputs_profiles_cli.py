@@ -79,3 +79,20 @@ def test_hardware_clusters_warns_on_a_broken_cluster_file(cli, pdir):
     assert len(warns) == 2
     assert any("mine.yaml" in w and "field 'hardware'" in w and "nosuch-gpu" in w for w in warns)
     assert any("typo.yaml" in w and "field 'devices'" in w for w in warns)
+
+
+def test_a_broken_user_cluster_is_said_by_simulate_and_plan(cli, pdir):
+    (pdir / "no-kind.yaml").unlink()
+    (pdir / "bad-yaml.yaml").unlink()
+    (pdir / "clusters").mkdir()
+    (pdir / "clusters" / "lab.yaml").write_text("name: lab\nhardware: my-gpu\ndevices: 8\n"
+                                                "scale_up: {analogue: nosuch-gpu}\n")
+    scen = pdir.parent / "s.yaml"
+    r = cli("simulate", scen, "--profiles-dir", pdir, "--json")
+    assert r.code == 0 and _warnings(r.err) and "lab.yaml: field 'scale_up.analogue'" in r.err, r
+    plan = pdir.parent / "p.yaml"
+    plan.write_text(SCEN.replace("steps: 1", "tokens: 1e6") + "sweep: {parallelism: auto}\n")
+    r = cli("plan", plan, "--profiles-dir", pdir, "--json", "--top-k", "0")
+    assert r.code == 0 and "lab.yaml: field 'scale_up.analogue'" in r.err, r
+    r = cli("simulate", scen, "--profiles-dir", pdir, "--set", "cluster.hardware=null", "--set", "cluster.name=lab")
+    assert r.code == 2 and r.err.count("error:") == 1 and "lab.yaml: field 'scale_up.analogue'" in r.err, r
