@@ -138,12 +138,15 @@ def compute_curve_class(profile: HardwareProfile, kind: str, dtype: str) -> str:
 def compute_efficiency(profile: HardwareProfile, kind: str, dtype: str, flops, gemm_mnk=None):
     """eff_c: curve efficiency at this FLOP count (or GEMM intensity) times GEMM wave quantization."""
     op_class = compute_curve_class(profile, kind, dtype)
+    return _compute_efficiency(profile, op_class, find_curve(profile, op_class, dtype), dtype, flops, gemm_mnk)
+
+
+def _compute_efficiency(profile: HardwareProfile, op_class: str, curve, dtype: str, flops, gemm_mnk):
     if gemm_mnk is None or op_class == "memory":
         return efficiency(profile, op_class, dtype, flops, default=1.0)
     m, n, k = gemm_mnk
     batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
     wave = wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
-    curve = find_curve(profile, op_class, dtype)
     if curve is not None and curve.index == "intensity":
         out = wave * interpolate_log(curve.size, curve.efficiency, gemm_intensity(gemm_mnk, dtype))
         return out if np.ndim(out) else float(out)
@@ -172,12 +175,13 @@ def op_time_s(profile: HardwareProfile, kind: str, flops, bytes_moved, dtype: st
     if np.any(has_flops):
         if op_class_of(kind) == "memory":
             peak = vector_flops(profile, dtype)
-            eff_c = (efficiency(profile, kind, dtype, np.maximum(flops, 1.0), default=1.0)
-                     if kind in VECTOR_KINDS else 1.0)
+            curve = find_curve(profile, kind, dtype) if kind in VECTOR_KINDS else None
+            eff_c = 1.0 if curve is None else interpolate_log(curve.size, curve.efficiency, np.maximum(flops, 1.0))
         else:
             peak = peak_flops(profile, dtype)
-            eff_c = compute_efficiency(profile, kind, dtype, np.maximum(flops, 1.0), gemm_mnk)
-            curve = find_curve(profile, compute_curve_class(profile, kind, dtype), dtype)
+            op_class = compute_curve_class(profile, kind, dtype)
+            curve = find_curve(profile, op_class, dtype)
+            eff_c = _compute_efficiency(profile, op_class, curve, dtype, np.maximum(flops, 1.0), gemm_mnk)
             serial = curve is not None and curve.memory == "serial"
         t_compute = np.where(has_flops, flops / (peak * eff_c), 0.0)
     if serial:     # operands stream from DRAM at the plateau bandwidth while the core waits
