@@ -37,6 +37,7 @@ from simulator.schema.calibration import Fingerprint, Measurement
 
 
 ROUND2_MAX_FLOPS = 5e9        # the few largest GEMMs (seconds each on a CPU) run one round only
+VECTOR_MAX_SETS = 64          # input sets conv and vector-class tests rotate over (>= 2x the LLC)
 
 
 @dataclass
@@ -210,12 +211,21 @@ def _conv_task(backend: Backend, settings: Settings, rng, dtype: str, n: int, ci
         xp, store = backend.xp, backend.gemm_dtypes[dtype]
         pad = (k - 1) // 2
         ho = (hw + 2 * pad - k) // stride + 1
-        x = _operand(backend, rng, (n, cin, hw, hw), dtype)
-        w = _operand(backend, rng, (cin * k * k, cout), dtype)
-        timing = time_call(lambda i: conv2d(xp, x, w, stride, pad), timer=backend.timer,
-                           settings=settings)
         itemsize = np.dtype(store).itemsize
-        nbytes = (x.size + w.size + n * cout * ho * ho) * itemsize
+        x0 = _operand(backend, rng, (n, cin, hw, hw), dtype)
+        w0 = _operand(backend, rng, (cin * k * k, cout), dtype)
+        # inputs and weights rotate over sets beyond the last-level cache, as the GEMM tests'
+        # operands do (each set a copy of one draw): a conv in a forward pass reads them cold
+        sets = rotation_sets((x0.size + w0.size) * itemsize, backend.cache_bytes,
+                             limit_bytes=backend.limit_bytes / 2, max_sets=VECTOR_MAX_SETS)
+        xs = xp.empty((sets,) + x0.shape, dtype=x0.dtype)
+        ws = xp.empty((sets,) + w0.shape, dtype=w0.dtype)
+        xs[...] = x0
+        ws[...] = w0
+        timing = time_call(lambda i: conv2d(xp, xs[i % sets], ws[i % sets], stride, pad),
+                           timer=backend.timer, settings=settings)
+        nbytes = (x0.size + w0.size + n * cout * ho * ho) * itemsize
+        del xs, ws
         return measurement("conv", "matmul", dtype, f"{n}x{cin}x{hw}x{hw}->{cout} k{k}s{stride}",
                            gemm_flops(n * ho * ho, cout, cin * k * k), float(nbytes), timing,
                            gemm=(n * ho * ho, cout, cin * k * k))
@@ -293,9 +303,6 @@ def _vector_flops(test: str, shape: tuple) -> float:
     if test == "softmax":
         return PER_ELEMENT_FLOPS["softmax"] * elems
     return elems          # maxpool: out * k * k = input elements (2x2, stride 2); gap: input elements
-
-
-VECTOR_MAX_SETS = 64      # input sets the vector-class tests rotate over (>= 2x the LLC when they fit)
 
 
 def _vector_task(backend: Backend, settings: Settings, rng, test: str, n: int) -> Task:
