@@ -39,6 +39,39 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# values a YAML file may expand to through aliases (*name): a few thousand in any real scenario;
+# ten levels of ten-fold aliases are 10^10 values that hang whatever walks them
+MAX_YAML_VALUES = 1_000_000
+
+
+def _expanded_size(node, memo: dict[int, int]) -> int:
+    """Values a composed YAML node expands to, aliases counted each time they are used (memoized)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1   # a recursive alias counts once instead of forever
+        if isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded_size(n, memo) for n in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    return memo[key]
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """safe_load with unique keys, refusing a document whose aliases expand beyond MAX_YAML_VALUES."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_VALUES:
+            raise InputError(f"expands to {size:,} values through YAML aliases (*name)", source=source,
+                             expected=f"at most {MAX_YAML_VALUES:,} values; write the data out, or use fewer aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON file holding a mapping."""
     p = Path(path)
@@ -51,7 +84,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read file: {exc}", source=str(p)) from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_UniqueKeyLoader)
+        data = json.loads(text) if p.suffix == ".json" else _load_yaml(text, str(p))
     except DuplicateKeyError as exc:
         raise InputError(f"appears twice at lines {exc.first} and {exc.second}; which one is meant?",
                          source=str(p), field=exc.key, expected="each key once per mapping") from None

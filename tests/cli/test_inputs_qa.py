@@ -100,3 +100,17 @@ def test_json_and_bom_scenarios_work(cli, d, name, text):
 def test_true_for_a_boolean_field_still_works(cli, d):
     r = cli("simulate", d / "train.yaml", "--set", "parallelism.sequence_parallel=true", "--json")
     assert r.code == 0 and json.loads(r.out)["parallelism"]["sequence_parallel"] is True, r
+
+
+def test_a_yaml_alias_bomb_is_refused_not_expanded(cli, d):
+    """Eight levels of ten-fold aliases: 10^8 values; `plan` hung walking them."""
+    levels = ["l0: &l0 [0,0,0,0,0,0,0,0,0,0]"] + [
+        f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 8)]
+    (d / "bomb.yaml").write_text(TRAINING + "sweep:\n  cluster.devices: [8]\n  workload.model_options.junk:\n"
+                                 "    - {" + ", ".join(levels) + "}\n")
+    r = cli("plan", d / "bomb.yaml")
+    assert r.code == 2 and "bomb.yaml: expands to" in r.err and "YAML aliases" in r.err, r
+    # a few aliases are fine
+    (d / "alias.yaml").write_text("workload: &w {model: gpt2, seq_len: 512, global_batch: 8, steps: 1}\n"
+                                  "cluster: {hardware: a100-sxm4-80gb}\n")
+    assert cli("simulate", d / "alias.yaml", "--json").code == 0
