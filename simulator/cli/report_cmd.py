@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
         report = load_report(read_mapping(result), str(result))
         text = render(report, fmt)
         if out is not None:
-            out.write_text(text, encoding="utf-8")
+            from simulator.report.files import write_text_atomic
+            write_text_atomic(out, text, field="--out")
             typer.echo(f"wrote {out}")
         else:
             typer.echo(text, nl=False)

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         """Write the JSON Schema of a capplan file format."""
         text = json.dumps(schema_json(kind), indent=2)
         if out:
-            out.write_text(text + "\n", encoding="utf-8")
+            from simulator.report.files import write_text_atomic
+            write_text_atomic(out, text + "\n", field="--out")
         else:
             typer.echo(text)

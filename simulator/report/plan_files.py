@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulator.errors import InputError
+from simulator.report.files import write_text_atomic
 from simulator.report.plan_csv import render_csv
 from simulator.report.plan_html import render_html
 from simulator.report.plan_json import render_json
@@ -31,5 +32,5 @@ def write_report_files(report: PlanReport, out_dir: str | Path) -> tuple[PlanRep
     paths = {fmt: str(out / name) for fmt, name in FILES.items()}
     report = report.model_copy(update={"report": paths})
     for fmt, path in paths.items():
-        Path(path).write_text(render(report, fmt), encoding="utf-8")
+        write_text_atomic(path, render(report, fmt), field="--out")
     return report, paths

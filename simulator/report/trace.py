@@ -43,5 +43,5 @@ def write_trace(path: str | Path, records: list[tuple], num_stages: int, *, labe
     p = Path(path)
     doc = {"traceEvents": trace_events(records, num_stages, label), "displayTimeUnit": "ms",
            "otherData": metadata or {}}
-    p.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
-    return p
+    from simulator.report.files import write_text_atomic
+    return write_text_atomic(p, json.dumps(doc, separators=(",", ":")) + "\n", field="--trace")
