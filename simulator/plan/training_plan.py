@@ -36,7 +36,8 @@ def load_profile(name: str, pdir, source: str):
     try:
         return load_hardware(name, pdir)
     except InputError as exc:
-        raise InputError(exc.message, source=source, field=exc.field or "cluster.hardware",
+        # a broken profile file keeps its own name (and field); an unknown name gets the scenario's
+        raise InputError(exc.message, source=exc.source or source, field=exc.field or "cluster.hardware",
                          expected=exc.expected) from None
 
 

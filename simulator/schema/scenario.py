@@ -196,9 +196,10 @@ def _length_kind(value) -> str:
 
 RequestLength = Annotated[Union[Annotated[TokenCount, Tag("float")], Annotated[LengthDist, Tag("dict[LengthDist]")]],
                           Discriminator(_length_kind)]
-# generated requests (rate x duration) a scenario may ask for: arrays of this many requests
-# fit in memory (~0.5 GB); beyond it a run exhausts memory instead of answering. The planner's
-# capacity search simulates a shorter horizon; `capplan serve` runs ~30k requests/s of CPU.
+# generated requests (rate x duration) a scenario may ask for: a run of this many requests
+# peaks at 3.4 GB and 20 CPU-minutes (benchmarks/bench_serving.py, 2026-12-01); beyond it a run
+# exhausts memory instead of answering. The planner's capacity search simulates a shorter
+# horizon; `capplan serve` itself stops at serving.limits.MAX_SERVED_REQUESTS (1M, ~1 minute).
 MAX_GENERATED_REQUESTS = 20_000_000
 
 

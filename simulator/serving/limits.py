@@ -5,10 +5,10 @@ continuous-batching iteration). Measured with `benchmarks/bench_serving.py`
 (Llama-2-7B fp16, 4 A100 replicas, 20 requests/s, lognormal lengths; 2-core
 machine shared with other work, 2026-12-01), wall / CPU / peak memory:
 100k requests 5.9 s / 5.1 s / 84 MB; 1M 82 s / 55 s / 231 MB; 5M 424 s / 253 s /
-891 MB: linear, about 20k requests per CPU-second, so the schema's 20M bound
-would run about 17 CPU-minutes. One million requests, about a minute, is the
-limit: TTFT p99 is 223 / 217 / 217 ms at 100k / 1M / 5M requests, so a longer
-horizon only costs time.
+891 MB; 20M (the schema's bound) 2,144 s / 1,217 s / 3.4 GB: linear, about 16-20k
+requests per CPU-second. One million requests, about a minute, is the limit:
+TTFT p99 is 223 / 217 / 217 / 216.5 ms at 100k / 1M / 5M / 20M requests, so a
+longer horizon only costs time.
 The planner's capacity search runs its own shorter horizons and is not bound here.
 """
 from __future__ import annotations

@@ -96,3 +96,14 @@ def test_a_broken_user_cluster_is_said_by_simulate_and_plan(cli, pdir):
     assert r.code == 0 and "lab.yaml: field 'scale_up.analogue'" in r.err, r
     r = cli("simulate", scen, "--profiles-dir", pdir, "--set", "cluster.hardware=null", "--set", "cluster.name=lab")
     assert r.code == 2 and r.err.count("error:") == 1 and "lab.yaml: field 'scale_up.analogue'" in r.err, r
+
+
+def test_plan_and_whatif_using_the_broken_file_name_it(cli, pdir):
+    plan = pdir.parent / "p.yaml"
+    plan.write_text(SCEN.replace("steps: 1", "tokens: 1e6").replace("my-gpu", "no-kind")
+                    + "sweep: {parallelism: auto}\n")
+    r = cli("plan", plan, "--profiles-dir", pdir)
+    assert r.code == 2 and "no-kind.yaml: field 'kind'" in r.err, r
+    r = cli("whatif", "-m", "gpt2", "--hardware", "no-kind", "--devices", "8", "--tokens", "1e9",
+            "--profiles-dir", pdir)
+    assert r.code == 2 and "no-kind.yaml: field 'kind'" in r.err, r
