@@ -120,6 +120,12 @@ def wave_efficiency(m, n, batch, compute_units: int | None, tiles=GEMM_TILES, k=
     return out if out.ndim else float(out)
 
 
+def gemm_units(profile: HardwareProfile) -> int | None:
+    """SMs/CUs that GEMM tiles are scheduled over: a GPU's `compute_units`. CPU BLAS blocks and
+    TPU systolic arrays do not run CUDA-style tile waves, so no wave quantization there."""
+    return profile.compute_units if profile.kind == "gpu" else None
+
+
 def gemm_intensity(gemm_mnk, dtype: str):
     """FLOPs per byte of a GEMM's operands, 2mnk / (itemsize (mk + kn + mn)) (one pass over
     A, B and C; for a conv, its im2col GEMM). Independent of the batch of a batched GEMM."""
@@ -146,7 +152,7 @@ def _compute_efficiency(profile: HardwareProfile, op_class: str, curve, dtype: s
         return efficiency(profile, op_class, dtype, flops, default=1.0)
     m, n, k = gemm_mnk
     batch = np.maximum(np.asarray(flops, dtype=float) / np.maximum(2.0 * m * n * k, 1.0), 1.0)
-    wave = wave_efficiency(m, n, np.round(batch), profile.compute_units, k=k)
+    wave = wave_efficiency(m, n, np.round(batch), gemm_units(profile), k=k)
     if curve is not None and curve.index == "intensity":
         out = wave * interpolate_log(curve.size, curve.efficiency, gemm_intensity(gemm_mnk, dtype))
         return out if np.ndim(out) else float(out)
