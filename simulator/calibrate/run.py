@@ -88,7 +88,8 @@ def _calibrate(bk, name, notice, smoke, quick, store, export, only, progress, pr
             if progress is not None:
                 progress(done[0], len(tasks), label)
         try:
-            measurements = run_suite(tasks, step)
+            failed: list[str] = []
+            measurements = run_suite(tasks, step, failed)
         except BaseException:
             st.mark_interrupted(run_id)
             raise
@@ -98,7 +99,8 @@ def _calibrate(bk, name, notice, smoke, quick, store, export, only, progress, pr
     base, fit, profile = fit_stored_run(run, profiles_dir=profiles_dir, cache_bytes=bk.cache_bytes,
                                         base=base, statistic=statistic)
     path = write_profile(profile, export) if export is not None else None
-    return Outcome(run, fit, base, profile, store_path, notice, list(bk.notes),
+    notes = list(bk.notes) + [f"test failed and was skipped: {f}" for f in failed]
+    return Outcome(run, fit, base, profile, store_path, notice, notes,
                    time.perf_counter() - t0, path)
 
 

@@ -129,19 +129,35 @@ def best_of_rounds(measurements: list[Measurement]) -> list[Measurement]:
     return list(best.values())
 
 
-def run_suite(tasks: list[Task], progress: Callable[[str], None] | None = None) -> list[Measurement]:
+def run_suite(tasks: list[Task], progress: Callable[[str], None] | None = None,
+              failed: list[str] | None = None) -> list[Measurement]:
     """Run the tasks in order, calling progress(label) after each; skipped tasks return None.
-    Tests measured in two rounds keep their faster round (best_of_rounds)."""
+    Tests measured in two rounds keep their faster round (best_of_rounds).
+
+    With a `failed` list, a task that raises (an out-of-memory shape, a kernel a device does
+    not support) is recorded there as "label: error" and the run goes on, so one bad test
+    cannot throw away a whole GPU session; Ctrl-C (not an Exception) still stops the run.
+    Without it, or when every task failed, the first error is raised."""
     out = []
+    first_error: Exception | None = None
     try:
         for task in tasks:
-            m = task.run()
+            try:
+                m = task.run()
+            except Exception as exc:  # noqa: BLE001 - any failure of one microbenchmark
+                if failed is None:
+                    raise
+                first_error = first_error or exc
+                failed.append(f"{task.label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                m = None
             if m is not None:
                 out.append(m)
             if progress is not None:
                 progress(task.label)
     finally:
         _VECTORS.clear()
+    if not out and first_error is not None:
+        raise first_error
     return best_of_rounds(out)
 
 

@@ -28,7 +28,8 @@ def calibrate_command(
     export: Optional[Path] = typer.Option(None, "--export", help="write the calibrated hardware profile "
                                           "YAML here (usable as cluster.hardware: FILE)"),
     only: Optional[str] = typer.Option(None, "--only", help="comma-separated tests to run "
-                                       "(launch, gemm, bmm, conv, copy, add, scale, triad, exp, sum, ...)"),
+                                       "(launch, gemm, bmm, conv, copy, add, scale, triad, exp, sum, gelu, "
+                                       "layernorm, softmax, maxpool, gap, h2d, d2h, p2p, allreduce)"),
     profiles_dir: Optional[Path] = typer.Option(None, "--profiles-dir", help="extra hardware profile folder"),
     statistic: str = typer.Option("median", "--statistic", help=STAT_HELP + " (used by the fit and --export)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="NumPy backend: BLAS threads. Default 1, "
@@ -243,3 +244,5 @@ def validate_command(
     console.print(table)
     console.print(f"mean |error| {100 * report.mean_abs_error:.1f}% over {len(report.cases)} cases "
                   f"({report.statistic} of {repeats} passes)")
+    from simulator.calibrate.validate import by_kind_line
+    console.print(by_kind_line(report))
