@@ -48,6 +48,8 @@ def serve(scenario: Scenario | str | Path, profiles_dir: str | Path | None = Non
         path = Path(scenario)
         scenario = load_scenario(path)
         base_dir = base_dir or path.resolve().parent
+    from simulator.hardware.cluster import resolve_cluster_name
+    scenario = resolve_cluster_name(scenario, profiles_dir)    # a named cluster supplies the hardware
     sv = scenario.serving
     if scenario.workload.kind != "inference":
         raise InputError(f"serving needs an inference workload (got kind '{scenario.workload.kind}')",

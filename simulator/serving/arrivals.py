@@ -108,7 +108,7 @@ def read_trace(path: Path) -> Workload:
 def _read_rows(path: Path) -> tuple[list[float], list[int], list[int]]:
     """The parsed rows of a trace CSV, checked line by line."""
     t, p, o = [], [], []
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:   # -sig: a BOM (Excel export) is not part of the header
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:3]] != list(TRACE_COLUMNS):

@@ -84,3 +84,20 @@ def test_requests_streaming_at_the_end_do_not_fail_the_ttft_slo():
     assert r.counts.in_flight > 0.05 * r.counts.arrived
     assert r.ttft_s.count > r.counts.completed
     assert r.slo_attained
+
+
+def test_a_named_cluster_supplies_the_hardware_in_the_python_api_too():
+    named = _scenario().model_dump(mode="json", exclude_none=True)
+    named["cluster"] = {"name": "dgx-a100-superpod", "devices": 1}
+    got = serve(Scenario.model_validate(named)).model_dump(mode="json")
+    want = serve(_scenario()).model_dump(mode="json")
+    assert got["ttft_s"] == want["ttft_s"] and got["counts"] == want["counts"]
+
+
+def test_a_trace_csv_with_a_byte_order_mark_reads_like_one_without(tmp_path):
+    rows = "timestamp_s,prompt_tokens,output_tokens\n0.0,100,20\n0.5,200,30\n1.0,50,10\n"
+    plain, bom = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    plain.write_text(rows, encoding="utf-8")
+    bom.write_text(rows, encoding="utf-8-sig")                # what Excel's "CSV UTF-8" writes
+    out = [serve(_scenario(arrivals={"kind": "trace", "path": str(p)}, duration=30.0)).counts for p in (plain, bom)]
+    assert out[0] == out[1] and out[0].arrived == 3
