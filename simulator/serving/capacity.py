@@ -29,6 +29,22 @@ from simulator.serving.lengths import mean_length
 MAX_REPLICAS = 4096
 SEARCH_REQUESTS = 3000        # the search horizon holds at least this many arrivals ...
 SEARCH_MIN_S = 120.0          # ... and at least this many seconds (capped by the scenario duration)
+SEARCH_MAX_REQUESTS = 50_000  # ... but SEARCH_MIN_S shrinks so that one search run stays below this
+CONFIRM_MAX_REQUESTS = 200_000   # the confirming run covers at most this many arrivals of the duration
+# (limits.py: p99 TTFT moved 3% between 100k and 1M requests while the run took 14x longer; a
+# search over thousands of requests per second would otherwise simulate millions per step)
+
+
+def search_horizon_s(duration_s: float, rate_per_s: float) -> float:
+    """Seconds each search step simulates: >= SEARCH_REQUESTS arrivals and SEARCH_MIN_S, the
+    latter cut so that no step exceeds SEARCH_MAX_REQUESTS; never beyond the duration."""
+    rate = max(rate_per_s, 1e-9)
+    return min(duration_s, max(SEARCH_REQUESTS / rate, min(SEARCH_MIN_S, SEARCH_MAX_REQUESTS / rate)))
+
+
+def confirm_horizon_s(duration_s: float, rate_per_s: float) -> float:
+    """Seconds the confirming run simulates: the full duration up to CONFIRM_MAX_REQUESTS arrivals."""
+    return min(duration_s, CONFIRM_MAX_REQUESTS / max(rate_per_s, 1e-9))
 
 
 def tp_candidates(arch, domain: int) -> list[int]:
@@ -100,7 +116,7 @@ def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_di
                                kv_capacity_tokens_per_replica=kv_cap,
                                reason=f"{key} target {target:g} s is below the idle-replica p99 {val:.4g} s")
     rate = len(w) / sv.duration_s
-    horizon = min(sv.duration_s, max(SEARCH_MIN_S, SEARCH_REQUESTS / max(rate, 1e-9)))
+    horizon = search_horizon_s(sv.duration_s, rate)
     lo = max(1, math.ceil(rate / replica_rate_bound(rep, sc, kv_cap)))
     if lo > max_replicas:
         return CapacityRow(hardware=hardware, tp=tp, feasible=False, kv_capacity_tokens_per_replica=kv_cap,
@@ -138,24 +154,43 @@ def search_one(scenario: Scenario, hardware: str, tp: int, profiles_dir, base_di
 
 def confirm_row(row: CapacityRow, scenario: Scenario, rep: Replica, profiles_dir, base_dir,
                 max_replicas: int) -> CapacityRow:
-    """Re-run the chosen count over the full duration (adding replicas if the longer run misses)."""
+    """Re-run the chosen count over the full duration, up to CONFIRM_MAX_REQUESTS arrivals; if the
+    longer run misses (a queue that grows slowly near saturation), add replicas by quarters until
+    one meets the SLOs, then bisect back down to the fewest that do over that same horizon.
+    The row's horizon_s says how long the confirming runs were."""
     sv = scenario.serving
-    if row.horizon_s is not None and row.horizon_s >= sv.duration_s:
+    full = confirm_horizon_s(sv.duration_s, len(workload_of(scenario, rep, base_dir)) / sv.duration_s)
+    if row.horizon_s is not None and row.horizon_s >= full:
         return row.model_copy(update={"confirmed": True})
-    n, sims = row.replicas, row.simulations
-    while True:
-        sims += 1
+    sims = [row.simulations or 0]
+
+    def run(n: int):
+        sims[0] += 1
         sc = _with(scenario, cluster__hardware=row.hardware, parallelism__tp=row.tp, parallelism__pp=1,
-                   cluster__devices=1, serving__replicas=n)
-        r = serve(sc, profiles_dir, base_dir, replica=rep, check_slo=False)
+                   cluster__devices=1, serving__replicas=n, serving__duration_s=full)
+        return sc, serve(sc, profiles_dir, base_dir, replica=rep, check_slo=False)
+
+    n, bad, good = row.replicas, row.replicas - 1, None    # the search saw replicas - 1 miss
+    while good is None:
+        sc, r = run(n)
         if r.slo_attained:
-            out = _row(row.hardware, row.tp, n, r, row.kv_capacity_tokens_per_replica, sims,
-                       usd_per_hour(sc, rep, n * row.tp), sv.duration_s)
-            return out.model_copy(update={"confirmed": True})
-        if n >= max_replicas:
-            return row.model_copy(update={"feasible": False, "simulations": sims,
+            good = (n, sc, r)
+        elif n >= max_replicas:
+            return row.model_copy(update={"feasible": False, "simulations": sims[0],
                                           "reason": f"SLOs missed over the full duration with {n} replicas"})
-        n = min(max_replicas, n + max(1, n // 4))
+        else:
+            bad, n = n, min(max_replicas, n + max(1, n // 4))
+    while good[0] - bad > 1:
+        mid = (good[0] + bad) // 2
+        sc, r = run(mid)
+        if r.slo_attained:
+            good = (mid, sc, r)
+        else:
+            bad = mid
+    n, sc, r = good
+    out = _row(row.hardware, row.tp, n, r, row.kv_capacity_tokens_per_replica, sims[0],
+               usd_per_hour(sc, rep, n * row.tp), full)
+    return out.model_copy(update={"confirmed": True})
 
 
 def _row(hardware, tp, replicas, r, kv_cap, sims, usd_h, horizon_s) -> CapacityRow:

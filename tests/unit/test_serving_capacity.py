@@ -64,3 +64,34 @@ def test_one_confirmed_best_per_hardware_with_fewest_devices():
         assert len(best) == 1 and best[0].confirmed
         confirmed = [r for r in mine if r.feasible and r.confirmed]
         assert best[0].devices == min(r.devices for r in confirmed)
+
+
+def test_horizons_hold_enough_requests_but_never_millions_per_step():
+    from simulator.serving import capacity as C
+    assert C.search_horizon_s(3600, 20) == 150.0                 # 3000 arrivals: longer than 120 s
+    assert C.search_horizon_s(3600, 100) == 120.0                # the 120 s floor
+    assert C.search_horizon_s(3600, 10_000) * 10_000 == pytest.approx(C.SEARCH_MAX_REQUESTS)
+    assert C.search_horizon_s(30, 1) == 30                       # never beyond the duration
+    assert C.confirm_horizon_s(300, 10_000) * 10_000 == pytest.approx(C.CONFIRM_MAX_REQUESTS)
+    assert C.confirm_horizon_s(300, 20) == 300
+
+
+def test_a_confirmation_miss_bisects_back_to_the_fewest_replicas(monkeypatch):
+    """Near saturation a short search can pick n that misses over the longer confirming run;
+    the answer must then be the fewest replicas meeting the SLOs over that run, not n + n/4."""
+    from simulator.serving import capacity as C
+    from simulator.serving.inference import build_replica
+    sc = _scenario(rate=2.0, duration=600.0)
+    base = serve(sc.model_copy(update={"serving": sc.serving.model_copy(update={"duration_s": 20.0})}))
+    calls = []
+
+    def oracle(s, *a, **k):                  # meets the SLOs from 5 replicas over 120 s, 13 over 600 s
+        calls.append((s.serving.replicas, s.serving.duration_s))
+        need = 13 if s.serving.duration_s > 120 else 5
+        return base.model_copy(update={"slo_attained": s.serving.replicas >= need})
+    monkeypatch.setattr(C, "serve", oracle)
+    rep = build_replica(sc)
+    row = C._row("a100-sxm4-80gb", 1, 5, base, 1000, 4, 1.0, 120.0)
+    out = C.confirm_row(row, sc, rep, None, None, max_replicas=64)
+    assert out.confirmed and out.feasible and out.replicas == 13 and out.horizon_s == 600.0
+    assert [n for n, _ in calls] == [5, 6, 7, 8, 10, 12, 15, 13]     # up by quarters, then bisect
