@@ -9,15 +9,7 @@ from simulator.errors import InputError
 from simulator.loading import validate
 from simulator.schema.scenario import Serving
 
-INF = """name: inf
-workload: {kind: inference, model: gpt2, prompt_tokens: 128, output_tokens: 32, batch: 4, dtype: fp16}
-cluster: {hardware: a100-sxm4-80gb, devices: 1}
-serving:
-  arrivals: {kind: poisson, rate_per_s: 5}
-  prompt_tokens: 128
-  output_tokens: 32
-  duration_s: 20
-"""
+from qa_scenarios import INFERENCE as INF  # noqa: E402 (tests/cli is on sys.path)
 
 
 @pytest.fixture
