@@ -121,14 +121,16 @@ class Link(Frozen):
 class Power(Frozen):
     """Board power. None where the vendor publishes none (TPU v5e/v5p/v6e): energy is then unknown."""
 
-    tdp_w: Watts | None = None
-    idle_w: Watts | None = None
+    # sanity bounds against unit slips (W for kW, a stray exponent): no single accelerator
+    # board draws 100 kW or costs $100M (or $1M per hour); beyond them energy/cost overflow to inf
+    tdp_w: Watts | None = Field(default=None, le=1e5)
+    idle_w: Watts | None = Field(default=None, le=1e5)
 
 
 class Price(Frozen):
-    list_usd: float | None = Field(default=None, gt=0)
+    list_usd: float | None = Field(default=None, gt=0, le=1e8)
     list_date: str | None = None
-    cloud_usd_per_hour: float | None = Field(default=None, gt=0)
+    cloud_usd_per_hour: float | None = Field(default=None, gt=0, le=1e6)
     cloud_date: str | None = None
 
 

@@ -125,13 +125,15 @@ class Parallelism(Section):
 
 
 class Costs(Section):
-    usd_per_device_hour: float | None = Field(default=None, gt=0)
-    purchase_usd_per_device: float | None = Field(default=None, gt=0)
-    amortization_years: float = Field(default=4.0, gt=0)
-    hosting_usd_per_device_hour: float = Field(default=0.0, ge=0)
-    power_usage_effectiveness: float = Field(default=1.2, ge=1.0)
-    usd_per_kwh: float = Field(default=0.10, ge=0)
-    grid_kg_co2_per_kwh: float = Field(default=0.4, ge=0)
+    # upper bounds only catch unit slips and stray exponents (1e308 made costs inf): no device
+    # rents for $1M an hour or costs $100M, no data centre has a PUE of 10, no grid emits 10 kg/kWh
+    usd_per_device_hour: float | None = Field(default=None, gt=0, le=1e6)
+    purchase_usd_per_device: float | None = Field(default=None, gt=0, le=1e8)
+    amortization_years: float = Field(default=4.0, gt=0, le=100)
+    hosting_usd_per_device_hour: float = Field(default=0.0, ge=0, le=1e6)
+    power_usage_effectiveness: float = Field(default=1.2, ge=1.0, le=10)
+    usd_per_kwh: float = Field(default=0.10, ge=0, le=1e3)
+    grid_kg_co2_per_kwh: float = Field(default=0.4, ge=0, le=10)
     utilization_power_fraction: float = Field(default=0.8, gt=0, le=1.0)  # average draw / TDP while busy
 
 

@@ -80,3 +80,34 @@ def test_bad_file_names_file_and_field(tmp_path, mutate, field, words):
 def test_missing_file():
     with pytest.raises(InputError, match="not found"):
         load_hardware("./no/such/profile.yaml")
+
+
+def test_unit_slips_in_power_and_price_are_refused_not_turned_into_inf(tmp_path):
+    """1e308 W gave 'inf kWh' and a null energy in JSON; now one error names the field."""
+    import pytest as _pytest
+    from simulator.errors import InputError
+    from simulator.hardware.load import load_hardware
+    from simulator.loading import read_mapping
+    import yaml
+    from pathlib import Path
+    base = read_mapping(Path(__file__).resolve().parents[2] / "hardware_profiles" / "a100-sxm4-80gb.yaml")
+    for section, field, value in [("power", "tdp_w", "1e308 W"), ("price", "list_usd", 1e12),
+                                  ("price", "cloud_usd_per_hour", 1e9)]:
+        data = {**base, "name": "slip", section: {**base[section], field: value}}
+        path = tmp_path / f"slip-{field}.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        with _pytest.raises(InputError, match=f"{section}.{field}"):
+            load_hardware(str(path))
+
+
+def test_scenario_cost_inputs_beyond_any_real_price_are_refused():
+    import pytest as _pytest
+    from simulator.errors import InputError
+    from simulator.loading import load_scenario
+    from pathlib import Path
+    scen = Path(__file__).resolve().parents[2] / "scenarios" / "gpt3-175b-pretrain.yaml"
+    for override in ("costs.usd_per_device_hour=1e308", "costs.power_usage_effectiveness=50",
+                     "costs.usd_per_kwh=1e9"):
+        with _pytest.raises(InputError, match=override.split("=")[0]):
+            load_scenario(scen, [override])
+    load_scenario(scen, ["costs.usd_per_device_hour=98.32"])        # a real 8-GPU node price passes
