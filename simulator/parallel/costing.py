@@ -24,7 +24,7 @@ from simulator.cost.memory import (MemoryBytes, embedding_params, grad_dtype_byt
                                    stage_memory)
 from simulator.parallel import transformer as T
 from simulator.parallel.closed_form import analytic_step_time_s, closed_form_parts, exposed_buckets_s  # noqa: F401
-from simulator.parallel.plan import ResolvedPlan
+from simulator.parallel.plan import ResolvedPlan, chunk_layer_counts
 from simulator.parallel.strategies import Comm, LoweringContext, lower, pipeline_send_bytes
 from simulator.schema.graph import TransformerArch
 from simulator.schema.hardware import HardwareProfile
@@ -186,11 +186,6 @@ def layer_cost(arch: TransformerArch, ctx: LoweringContext, profile: HardwarePro
     return LayerCost(t_f, comm_f, t_b + t_r, comm_b, gf, gr)
 
 
-def _split_layers(num_layers: int, chunks: int) -> list[int]:
-    base, extra = divmod(num_layers, chunks)
-    return [base + (1 if i < extra else 0) for i in range(chunks)]
-
-
 def bucket_split(total_bytes, bucket_bytes: float):
     """(bucket count, bytes of the last bucket) of a gradient buffer cut into `bucket_bytes` pieces
     (PyTorch DDP / Megatron buckets: n-1 full ones and the remainder); arrays accepted."""
@@ -291,7 +286,8 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
     emb_ar = C.collective_s("all_reduce", ctx.activation_bytes, ctx.group("tp"), tiers) if plan.tp > 1 else 0.0
 
     n_chunks = plan.pp * plan.virtual_stages
-    layer_split = _split_layers(arch.num_layers, n_chunks)
+    layer_split = chunk_layer_counts(arch.num_layers, plan.pp, plan.virtual_stages, plan.first_stage_layers,
+                                     plan.last_stage_layers)
     local_layer_params = dense / plan.tp + expert / (plan.tp * plan.ep)
     chunks = []
     for j, nl in enumerate(layer_split):

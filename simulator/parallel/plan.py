@@ -39,9 +39,54 @@ class ResolvedPlan:
     devices: int
     devices_per_node: int
     grad_reduce_dtype: str = "auto"   # resolved by resolve_plan (cost.memory.grad_dtype)
+    first_stage_layers: int | None = None   # uneven pipeline (see `stage_layer_counts`)
+    last_stage_layers: int | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The layout as a mapping; the uneven-stage keys only when set (even layouts print as before)."""
+        d = asdict(self)
+        for k in ("first_stage_layers", "last_stage_layers"):
+            if d[k] is None:
+                del d[k]
+        return d
+
+
+def stage_layer_counts(num_layers: int, pp: int, first: int | None = None, last: int | None = None) -> list[int]:
+    """Transformer layers of each pipeline stage.
+
+    With `first` / `last` (Megatron-Core `get_num_layers_to_build`,
+    --decoder-first/last-pipeline-num-layers) those stages hold that many and
+    the remaining layers split evenly over the other stages (`resolve_plan`
+    checks they divide). Without them the historical split: divmod, the
+    remainder on the leading stages.
+    """
+    if first is None and last is None:
+        base, extra = divmod(num_layers, pp)
+        return [base + (1 if i < extra else 0) for i in range(pp)]
+    rest = num_layers - (first or 0) - (last or 0)
+    inner = pp - (first is not None) - (last is not None)
+    per = rest // inner if inner > 0 else 0
+    counts = [per] * pp
+    if first is not None:
+        counts[0] = first
+    if last is not None:
+        counts[-1] = last
+    return counts
+
+
+def chunk_layer_counts(num_layers: int, pp: int, v: int = 1, first: int | None = None,
+                       last: int | None = None) -> list[int]:
+    """Layers of each model chunk, indexed by virtual stage `chunk * pp + device`.
+
+    Even layouts: the layers split over the pp * v chunks (divmod, as before).
+    Uneven: each device's stage layers split equally over its v chunks, as
+    Megatron-Core does (num_layers_per_pipeline_rank // vp_size).
+    """
+    if first is None and last is None:
+        base, extra = divmod(num_layers, pp * v)
+        return [base + (1 if i < extra else 0) for i in range(pp * v)]
+    stages = stage_layer_counts(num_layers, pp, first, last)
+    return [stages[j % pp] // v for j in range(pp * v)]
 
 
 def _fail(message: str, field: str, expected: str, source: str | None):
@@ -64,8 +109,10 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
     if par.schedule not in SCHEDULES:
         _fail(f"unknown schedule '{par.schedule}'", "parallelism.schedule", " | ".join(SCHEDULES), source)
     v = _virtual_stages(par, source)
+    if par.first_stage_layers is not None or par.last_stage_layers is not None:
+        _check_uneven(par, arch, v, source)
     if arch is not None:
-        _check_arch(arch, tp, pp, cp, ep, v, dp, wl.seq_len, source)
+        _check_arch(arch, par, v, dp, wl.seq_len, source)
     elif tp > 1 or cp > 1 or ep > 1:
         _fail("tensor, context and expert parallelism need a transformer model",
               "parallelism", "tp = cp = ep = 1 for this model", source)
@@ -97,7 +144,40 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
                         grad_bucket_bytes=par.grad_bucket_bytes,
                         overlap_grad_reduce=par.overlap_grad_reduce, devices=devices,
                         devices_per_node=devices_per_node,
-                        grad_reduce_dtype=grad_dtype(wl.dtype, par.grad_reduce_dtype))
+                        grad_reduce_dtype=grad_dtype(wl.dtype, par.grad_reduce_dtype),
+                        first_stage_layers=par.first_stage_layers, last_stage_layers=par.last_stage_layers)
+
+
+def _check_uneven(par, arch, v, source):
+    """first/last_stage_layers: a pipeline of a transformer, and the rest splitting evenly (Megatron-Core
+    asserts "the left over layers must be divisible by left over stages", and each stage's layers
+    divisible by the virtual pipeline size)."""
+    first, last = par.first_stage_layers, par.last_stage_layers
+    field = "parallelism.first_stage_layers" if first is not None else "parallelism.last_stage_layers"
+    if par.pp < 2:
+        _fail(f"uneven first/last pipeline stages need a pipeline, but pp = {par.pp}", field,
+              "pp >= 2, or leave first_stage_layers and last_stage_layers out", source)
+    if arch is None:
+        _fail("uneven pipeline stages need a transformer model (its layers are the stages)", field,
+              "first_stage_layers and last_stage_layers left out for this model", source)
+    n, pp = arch.num_layers, par.pp
+    rest = n - (first or 0) - (last or 0)
+    inner = pp - (first is not None) - (last is not None)
+    given = " + ".join(f"{k} {x}" for k, x in (("first", first), ("last", last)) if x is not None)
+    if inner == 0 and rest != 0:
+        _fail(f"first + last stage layers ({first} + {last}) must be the model's {n} layers with pp = 2",
+              field, f"first_stage_layers + last_stage_layers == {n}", source)
+    if inner > 0 and (rest < inner or rest % inner):
+        _fail(f"after the {given} stage layers, the remaining {rest} of the {n} layers do not split evenly "
+              f"over the other {inner} stages", field,
+              f"({n} - first - last) a positive multiple of the {inner} other stages", source)
+    if v > 1:
+        counts = stage_layer_counts(n, pp, first, last)
+        bad = next(((i, c) for i, c in enumerate(counts) if c % v), None)
+        if bad is not None:
+            _fail(f"stage {bad[0]} has {bad[1]} layers, which do not split into virtual_stages = {v} equal "
+                  "model chunks (Megatron-Core splits each stage's layers evenly over its chunks)", field,
+                  f"every stage's layers (first, middle, last) divisible by virtual_stages = {v}", source)
 
 
 def _virtual_stages(par, source) -> int:
@@ -123,7 +203,8 @@ def _virtual_stages(par, source) -> int:
     return v
 
 
-def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
+def _check_arch(arch: TransformerArch, par, v, dp, seq_len, source):
+    tp, pp, cp, ep = par.tp, par.pp, par.cp, par.ep
     if arch.num_heads % tp:
         _fail(f"tp = {tp} does not divide the {arch.num_heads} attention heads", "parallelism.tp",
               f"a divisor of {arch.num_heads}", source)
@@ -136,7 +217,8 @@ def _check_arch(arch: TransformerArch, tp, pp, cp, ep, v, dp, seq_len, source):
     if pp * v > arch.num_layers:
         _fail(f"pp * virtual_stages = {pp}*{v} = {pp * v} model chunks but the model has only "
               f"{arch.num_layers} layers", "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
-    if v > 1 and arch.num_layers % (pp * v):
+    uneven = par.first_stage_layers is not None or par.last_stage_layers is not None
+    if v > 1 and arch.num_layers % (pp * v) and not uneven:
         _fail(f"the {arch.num_layers} layers do not split into pp * virtual_stages = {pp}*{v} = {pp * v} "
               "equal model chunks", "parallelism.virtual_stages",
               f"num_layers ({arch.num_layers}) divisible by pp * virtual_stages", source)

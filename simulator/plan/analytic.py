@@ -128,7 +128,9 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     tp, pp, dp, cp, ep = (cols[k] for k in ("tp", "pp", "dp", "cp", "ep"))
     sp, mb, rec, zero, v = (cols[k] for k in ("sequence_parallel", "micro_batch", "recompute", "zero",
                                                "virtual_stages"))
-    if np.any(arch.num_layers % (pp * v)):
+    if np.any(arch.num_layers % (pp * v)) or par.first_stage_layers is not None \
+            or par.last_stage_layers is not None:
+        # uneven stages: row by row through costing.stage_costs + its closed form
         return evaluate_rows(sc, cols, profile, arch, profiles_dir)
     lkeys, linv = _unique_rows(tp, cp, sp, mb, rec, ep)
     L = {k: x[linv] for k, x in _layer_keys(arch, wl, profile, tiers, dpn, lkeys, e_act).items()}

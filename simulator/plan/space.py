@@ -57,6 +57,13 @@ def sweep_axes(scenario: Scenario, source: str) -> tuple[dict[str, list], bool]:
             if path != "parallelism":
                 raise InputError("only 'parallelism' can be 'auto'", source=source, field=f"sweep.{path}",
                                  expected="a list of values")
+            par = scenario.parallelism
+            if par.first_stage_layers is not None or par.last_stage_layers is not None:
+                field = "first_stage_layers" if par.first_stage_layers is not None else "last_stage_layers"
+                raise InputError("'parallelism: auto' searches even pipeline splits only", source=source,
+                                 field=f"parallelism.{field}",
+                                 expected="first_stage_layers and last_stage_layers left out with "
+                                          "parallelism: auto, or a fixed layout")
             auto = True
             continue
         if path == "parallelism":
@@ -190,4 +197,9 @@ def layout_label(c) -> str:
         s += f" z{c.zero}"
     if c.pp > 1:
         s += f" {c.schedule}" + (f"x{c.virtual_stages}" if c.schedule == "interleaved" else "")
+    # uneven edge stages swept as axes (a fixed uneven layout is the same for every candidate)
+    edges = [f"{side}{c.overrides[f'parallelism.{side}_stage_layers']}" for side in ("first", "last")
+             if c.overrides.get(f"parallelism.{side}_stage_layers") is not None]
+    if edges:
+        s += " " + "/".join(edges)
     return s

@@ -114,6 +114,10 @@ class Parallelism(Section):
     sequence_parallel: bool = False
     schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
     virtual_stages: int = Field(default=1, gt=0)
+    # uneven pipeline (Megatron-LM --decoder-first/last-pipeline-num-layers; Llama 3 405B: 7, 8 x 14, 7):
+    # layers of the first / last stage; the others split the rest evenly (checked in parallel/plan.py)
+    first_stage_layers: int | None = Field(default=None, gt=0)
+    last_stage_layers: int | None = Field(default=None, gt=0)
     zero: int = Field(default=0, ge=0, le=3)
     # PyTorch DDP's default bucket (Megatron-LM: 40M elements). At least 1 MiB: the simulation
     # times every bucket's collective, and byte-sized buckets made a step millions of them
