@@ -10,6 +10,8 @@ thing the engine adds is the event-by-event schedule; `analytic_step_time_s`
 (the two agree closely on balanced pipelines, which a test checks). The pure
 helpers below (`grad_accumulation_s`, `pp_send_s`, `layer_comm_s`,
 `cost.memory.stage_memory`, ...) are shared with plan/closed_form.py.
+Chunks may hold different layer counts (`plan.chunk_layer_counts`: uneven
+first/last stages, or layers that do not divide); memory is per stage.
 """
 from __future__ import annotations
 

@@ -18,7 +18,10 @@ the file. `layouts` enumerates, as NumPy columns, every layout of
 - recompute in {none, selective, full}; ZeRO stage 0..3 (> 0 only with dp > 1);
 - schedule 1f1b or gpipe, and interleaved with v virtual stages when v divides
   the layers per stage and the micro-batch count is a multiple of pp;
-- sequence parallelism on or off when tp > 1.
+- sequence parallelism on or off when tp > 1;
+- even pipeline splits only: `parallelism: auto` refuses a scenario that sets
+  first_stage_layers / last_stage_layers (a fixed uneven layout, or a sweep of
+  those fields, is evaluated row by row through `parallel.costing`).
 
 Everything is deterministic: axes keep file order, layouts a fixed order.
 """
