@@ -289,7 +289,7 @@ def stage_costs(arch: TransformerArch, plan: ResolvedPlan, profile: HardwareProf
 
     n_chunks = plan.pp * plan.virtual_stages
     layer_split = chunk_layer_counts(arch.num_layers, plan.pp, plan.virtual_stages, plan.first_stage_layers,
-                                     plan.last_stage_layers)
+                                     plan.last_stage_layers, plan.embedding_as_layer, plan.loss_as_layer)
     local_layer_params = dense / plan.tp + expert / (plan.tp * plan.ep)
     chunks = []
     for j, nl in enumerate(layer_split):

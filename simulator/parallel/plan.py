@@ -41,14 +41,24 @@ class ResolvedPlan:
     grad_reduce_dtype: str = "auto"   # resolved by resolve_plan (cost.memory.grad_dtype)
     first_stage_layers: int | None = None   # uneven pipeline (see `stage_layer_counts`)
     last_stage_layers: int | None = None
+    embedding_as_layer: bool = False        # Megatron-Core account_for_embedding/loss_in_pipeline_split
+    loss_as_layer: bool = False
 
     def as_dict(self) -> dict:
         """The layout as a mapping; the uneven-stage keys only when set (even layouts print as before)."""
         d = asdict(self)
-        for k in ("first_stage_layers", "last_stage_layers"):
-            if d[k] is None:
+        for k in UNEVEN_FIELDS:
+            if d[k] in (None, False):
                 del d[k]
         return d
+
+
+UNEVEN_FIELDS = ("first_stage_layers", "last_stage_layers", "embedding_as_layer", "loss_as_layer")
+
+
+def is_uneven(par) -> bool:
+    """Whether a Parallelism (or ResolvedPlan) asks for uneven pipeline stages."""
+    return any(getattr(par, k) not in (None, False) for k in UNEVEN_FIELDS)
 
 
 def stage_layer_counts(num_layers: int, pp: int, first: int | None = None, last: int | None = None) -> list[int]:
@@ -75,13 +85,21 @@ def stage_layer_counts(num_layers: int, pp: int, first: int | None = None, last:
 
 
 def chunk_layer_counts(num_layers: int, pp: int, v: int = 1, first: int | None = None,
-                       last: int | None = None) -> list[int]:
+                       last: int | None = None, embedding: bool = False, loss: bool = False) -> list[int]:
     """Layers of each model chunk, indexed by virtual stage `chunk * pp + device`.
 
     Even layouts: the layers split over the pp * v chunks (divmod, as before).
-    Uneven: each device's stage layers split equally over its v chunks, as
+    first/last: each device's stage layers split equally over its v chunks, as
     Megatron-Core does (num_layers_per_pipeline_rank // vp_size).
+    embedding/loss (Megatron-Core account_for_embedding/loss_in_pipeline_split):
+    num_layers + 1 (+ 1) split equally over the chunks, the first (last) chunk
+    holding one layer fewer, so it may hold only the embedding (the head).
     """
+    if embedding or loss:
+        counts = [(num_layers + embedding + loss) // (pp * v)] * (pp * v)
+        counts[0] -= embedding
+        counts[-1] -= loss
+        return counts
     if first is None and last is None:
         base, extra = divmod(num_layers, pp * v)
         return [base + (1 if i < extra else 0) for i in range(pp * v)]
@@ -109,7 +127,9 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
     if par.schedule not in SCHEDULES:
         _fail(f"unknown schedule '{par.schedule}'", "parallelism.schedule", " | ".join(SCHEDULES), source)
     v = _virtual_stages(par, source)
-    if par.first_stage_layers is not None or par.last_stage_layers is not None:
+    if par.embedding_as_layer or par.loss_as_layer:
+        _check_accounted(par, arch, v, source)
+    elif par.first_stage_layers is not None or par.last_stage_layers is not None:
         _check_uneven(par, arch, v, source)
     if arch is not None:
         _check_arch(arch, par, v, dp, wl.seq_len, source)
@@ -145,7 +165,31 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
                         overlap_grad_reduce=par.overlap_grad_reduce, devices=devices,
                         devices_per_node=devices_per_node,
                         grad_reduce_dtype=grad_dtype(wl.dtype, par.grad_reduce_dtype),
-                        first_stage_layers=par.first_stage_layers, last_stage_layers=par.last_stage_layers)
+                        first_stage_layers=par.first_stage_layers, last_stage_layers=par.last_stage_layers,
+                        embedding_as_layer=par.embedding_as_layer, loss_as_layer=par.loss_as_layer)
+
+
+def _check_accounted(par, arch, v, source):
+    """embedding_as_layer / loss_as_layer: a transformer pipeline whose layers plus the counted embedding
+    and loss split into pp * virtual_stages equal chunks; not combined with first/last_stage_layers
+    (Megatron-Core asserts the two ways of unevenness exclusive)."""
+    field = "parallelism.embedding_as_layer" if par.embedding_as_layer else "parallelism.loss_as_layer"
+    if par.first_stage_layers is not None or par.last_stage_layers is not None:
+        _fail("embedding_as_layer / loss_as_layer and first_stage_layers / last_stage_layers are two ways "
+              "to unbalance the edge stages; give one", field,
+              "either the counted embedding/loss or explicit first/last stage layers", source)
+    if par.pp < 2:
+        _fail(f"counting the embedding or loss as a pipeline layer needs a pipeline, but pp = {par.pp}", field,
+              "pp >= 2, or embedding_as_layer and loss_as_layer false", source)
+    if arch is None:
+        _fail("uneven pipeline stages need a transformer model (its layers are the stages)", field,
+              "embedding_as_layer and loss_as_layer false for this model", source)
+    total = arch.num_layers + par.embedding_as_layer + par.loss_as_layer
+    chunks = par.pp * v
+    if total % chunks or total < chunks:
+        _fail(f"the {arch.num_layers} layers + {total - arch.num_layers} counted (embedding/loss) = {total} do not "
+              f"split into pp * virtual_stages = {chunks} equal model chunks", field,
+              f"num_layers + counted embedding/loss ({total}) a multiple of pp * virtual_stages", source)
 
 
 def _check_uneven(par, arch, v, source):
@@ -177,7 +221,8 @@ def _check_uneven(par, arch, v, source):
         if bad is not None:
             _fail(f"stage {bad[0]} has {bad[1]} layers, which do not split into virtual_stages = {v} equal "
                   "model chunks (Megatron-Core splits each stage's layers evenly over its chunks)", field,
-                  f"every stage's layers (first, middle, last) divisible by virtual_stages = {v}", source)
+                  f"every stage's layers (first, middle, last) divisible by virtual_stages = {v}, or "
+                  "embedding_as_layer / loss_as_layer instead (one layer fewer in the edge chunks only)", source)
 
 
 def _virtual_stages(par, source) -> int:
@@ -214,11 +259,11 @@ def _check_arch(arch: TransformerArch, par, v, dp, seq_len, source):
     if pp > arch.num_layers:
         _fail(f"pp = {pp} pipeline stages but the model has only {arch.num_layers} layers",
               "parallelism.pp", f"at most {arch.num_layers}", source)
-    if pp * v > arch.num_layers:
+    counted = par.embedding_as_layer + par.loss_as_layer   # edge chunks may then hold no layer
+    if pp * v > arch.num_layers + counted:
         _fail(f"pp * virtual_stages = {pp}*{v} = {pp * v} model chunks but the model has only "
               f"{arch.num_layers} layers", "parallelism.virtual_stages", f"pp * virtual_stages <= {arch.num_layers}", source)
-    uneven = par.first_stage_layers is not None or par.last_stage_layers is not None
-    if v > 1 and arch.num_layers % (pp * v) and not uneven:
+    if v > 1 and arch.num_layers % (pp * v) and not is_uneven(par):
         _fail(f"the {arch.num_layers} layers do not split into pp * virtual_stages = {pp}*{v} = {pp * v} "
               "equal model chunks", "parallelism.virtual_stages",
               f"num_layers ({arch.num_layers}) divisible by pp * virtual_stages", source)

@@ -31,6 +31,7 @@ from simulator.hardware.cluster import build_cluster
 from simulator.parallel import transformer as T
 from simulator.parallel.costing import (activation_dtype_bytes, closed_form_parts, layer_comm_s, pp_send_s,
                                         state_dtype_bytes)
+from simulator.parallel.plan import is_uneven
 from simulator.parallel.strategies import LoweringContext
 from simulator.plan.space import RECOMPUTE
 
@@ -128,8 +129,7 @@ def evaluate(sc, cols: dict, profile, arch, profiles_dir=None) -> dict:
     tp, pp, dp, cp, ep = (cols[k] for k in ("tp", "pp", "dp", "cp", "ep"))
     sp, mb, rec, zero, v = (cols[k] for k in ("sequence_parallel", "micro_batch", "recompute", "zero",
                                                "virtual_stages"))
-    if np.any(arch.num_layers % (pp * v)) or par.first_stage_layers is not None \
-            or par.last_stage_layers is not None:
+    if np.any(arch.num_layers % (pp * v)) or is_uneven(par):
         # uneven stages: row by row through costing.stage_costs + its closed form
         return evaluate_rows(sc, cols, profile, arch, profiles_dir)
     lkeys, linv = _unique_rows(tp, cp, sp, mb, rec, ep)

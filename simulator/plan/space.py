@@ -36,6 +36,7 @@ import numpy as np
 from simulator.errors import InputError
 from simulator.hardware.cluster import resolve_cluster_name
 from simulator.loading import set_path, validate
+from simulator.parallel.plan import UNEVEN_FIELDS, is_uneven
 from simulator.schema.scenario import Scenario
 
 RECOMPUTE = ("none", "selective", "full")
@@ -61,12 +62,12 @@ def sweep_axes(scenario: Scenario, source: str) -> tuple[dict[str, list], bool]:
                 raise InputError("only 'parallelism' can be 'auto'", source=source, field=f"sweep.{path}",
                                  expected="a list of values")
             par = scenario.parallelism
-            if par.first_stage_layers is not None or par.last_stage_layers is not None:
-                field = "first_stage_layers" if par.first_stage_layers is not None else "last_stage_layers"
+            if is_uneven(par):
+                field = next(k for k in UNEVEN_FIELDS if getattr(par, k) not in (None, False))
                 raise InputError("'parallelism: auto' searches even pipeline splits only", source=source,
                                  field=f"parallelism.{field}",
-                                 expected="first_stage_layers and last_stage_layers left out with "
-                                          "parallelism: auto, or a fixed layout")
+                                 expected="first/last_stage_layers and embedding/loss_as_layer left out "
+                                          "with parallelism: auto, or a fixed layout")
             auto = True
             continue
         if path == "parallelism":

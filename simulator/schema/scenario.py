@@ -118,6 +118,11 @@ class Parallelism(Section):
     # layers of the first / last stage; the others split the rest evenly (checked in parallel/plan.py)
     first_stage_layers: int | None = Field(default=None, gt=0)
     last_stage_layers: int | None = Field(default=None, gt=0)
+    # or Megatron-Core --account-for-embedding/loss-in-pipeline-split: the embedding (loss + head) counts
+    # as one layer of the split, so the first (last) model chunk holds one layer fewer (Llama 3 405B
+    # interleaved: 126 + 2 = 16 stages x 8 chunks x 1 layer, the edge chunks embedding or head only)
+    embedding_as_layer: bool = False
+    loss_as_layer: bool = False
     zero: int = Field(default=0, ge=0, le=3)
     # PyTorch DDP's default bucket (Megatron-LM: 40M elements). At least 1 MiB: the simulation
     # times every bucket's collective, and byte-sized buckets made a step millions of them

@@ -72,3 +72,21 @@ def test_plan_labels_swept_edge_stages(cli, tmp_path):
     r = cli("plan", write(tmp_path, data), "--top-k", "1")
     assert r.code == 0, r
     assert "first2" in r.out and "first4" in r.out
+
+
+def test_simulate_counted_embedding_interleaved(cli, tmp_path):
+    data = {**SCEN, "parallelism": {"tp": 1, "pp": 4, "schedule": "interleaved", "virtual_stages": 4,
+                                    "embedding_as_layer": True, "loss_as_layer": True}}
+    r = cli("simulate", write(tmp_path, data), "--json")
+    assert r.code == 0, r
+    d = json.loads(r.out)
+    assert [s["layers"] for s in d["stages"]] == [3, 4, 4, 3]
+    bad = cli("simulate", write(tmp_path, data), "--set", "parallelism.virtual_stages=3")
+    assert bad.code == 2 and "parallelism.embedding_as_layer" in bad.err and "\n" not in bad.err.strip()
+
+
+def test_plan_auto_refuses_counted_embedding(cli, tmp_path):
+    data = {**SCEN, "parallelism": {"tp": 1, "pp": 4, "embedding_as_layer": True}, "sweep": {"parallelism": "auto"}}
+    r = cli("plan", write(tmp_path, data), "--json")
+    assert r.code == 2, r
+    assert "parallelism.embedding_as_layer" in r.err

@@ -150,3 +150,64 @@ def test_graph_models_refuse_uneven_stages():
     with pytest.raises(InputError) as exc:
         resolve_plan(sc, None, 8)
     assert exc.value.field == "parallelism.first_stage_layers"
+
+
+# --- embedding_as_layer / loss_as_layer (Megatron-Core account_for_embedding/loss_in_pipeline_split) ---
+
+def test_counted_embedding_split_llama3_405b_interleaved():
+    """126 layers + embedding + loss = 128 = 16 stages x 8 chunks x 1 layer: the first chunk holds only the
+    embedding, the last only the head and loss (Llama 3 paper, section 3.3.2)."""
+    chunks = chunk_layer_counts(126, 16, 8, embedding=True, loss=True)
+    assert chunks[0] == 0 and chunks[-1] == 0 and set(chunks[1:-1]) == {1}
+    stages = [sum(chunks[c * 16 + d] for c in range(8)) for d in range(16)]
+    assert stages == [7] + [8] * 14 + [7] == stage_layer_counts(126, 16, 7, 7)
+    assert chunk_layer_counts(15, 4, 2, embedding=True) == [1, 2, 2, 2, 2, 2, 2, 2]
+    assert chunk_layer_counts(15, 4, 1, embedding=True) == [3, 4, 4, 4]
+
+
+def test_counted_embedding_without_interleaving_equals_first_last():
+    a = simulate(scen(layers=14, embedding_as_layer=True, loss_as_layer=True))
+    b = simulate(scen(layers=14, first_stage_layers=3, last_stage_layers=3))
+    assert [s.layers for s in a.stages] == [3, 4, 4, 3]
+    assert a.step_time_s == pytest.approx(b.step_time_s, rel=1e-12)
+    assert a.parallelism["embedding_as_layer"] is True and "first_stage_layers" not in a.parallelism
+
+
+def test_counted_embedding_interleaved_with_an_empty_edge_chunk():
+    """14 + 2 = 16 = 4 stages x 4 chunks x 1 layer; chunk 0 is embedding-only, chunk 15 head-only."""
+    sc = scen(layers=14, embedding_as_layer=True, loss_as_layer=True, schedule="interleaved",
+              virtual_stages=4)
+    _c, arch, _p, costs = prepare_training(sc)
+    assert costs.chunks[0].layers == 0 and costs.chunks[0].fwd_s > 0    # the embedding still runs
+    assert costs.chunks[-1].layers == 0 and costs.chunks[-1].fwd_s > 0  # the head and loss still run
+    r = simulate(sc)
+    assert [s.layers for s in r.stages] == [3, 4, 4, 3]
+    # interleaving shrinks the bubble of the same stage split
+    plain = simulate(scen(layers=14, embedding_as_layer=True, loss_as_layer=True))
+    assert r.breakdown.pipeline_bubble_s < plain.breakdown.pipeline_bubble_s
+    prof = load_hardware("a100-sxm4-80gb")
+    out = analytic.evaluate(sc, fixed_layout(sc), prof, arch)
+    assert abs(out["step_time_s"][0] - r.step_time_s) / r.step_time_s < 0.05
+
+
+@pytest.mark.parametrize("par,field,words", [
+    (dict(embedding_as_layer=True, first_stage_layers=3), "parallelism.embedding_as_layer", "give one"),
+    (dict(pp=1, loss_as_layer=True), "parallelism.loss_as_layer", "needs a pipeline"),
+    (dict(embedding_as_layer=True), "parallelism.embedding_as_layer", "= 15 do not split into"),
+    (dict(embedding_as_layer=True, loss_as_layer=True, schedule="interleaved", virtual_stages=8),
+     "parallelism.embedding_as_layer", "= 32 equal model chunks"),
+])
+def test_bad_counted_layouts_name_the_field(par, field, words):
+    with pytest.raises(InputError) as exc:
+        prepare_training(scen(**par))
+    assert exc.value.field == field
+    assert words in exc.value.message
+
+
+def test_graph_models_refuse_counted_embedding():
+    sc = Scenario.model_validate({"workload": {"model": "vgg16", "global_batch": 8},
+                                  "cluster": {"hardware": "a100-sxm4-80gb", "devices": 2},
+                                  "parallelism": {"pp": 2, "embedding_as_layer": True}})
+    with pytest.raises(InputError) as exc:
+        resolve_plan(sc, None, 8)
+    assert exc.value.field == "parallelism.embedding_as_layer"

@@ -33,3 +33,15 @@ def test_every_layer_placed_once(case):
     assert len(chunks) == pp * v and sum(chunks) == n and min(chunks) >= 1
     for d in range(pp):   # a device's chunks add up to its stage
         assert sum(chunks[c * pp + d] for c in range(v)) == stages[d]
+
+
+@settings(max_examples=200, deadline=None)
+@given(pp=st.integers(2, 16), v=st.sampled_from([1, 2, 4, 8]), per=st.integers(1, 4),
+       embedding=st.booleans(), loss=st.booleans())
+def test_counted_embedding_places_every_layer_once(pp, v, per, embedding, loss):
+    n = pp * v * per - embedding - loss
+    if n < 1:
+        return
+    chunks = chunk_layer_counts(n, pp, v, embedding=embedding, loss=loss)
+    assert len(chunks) == pp * v and sum(chunks) == n and min(chunks) >= 0
+    assert chunks[0] == per - embedding and chunks[-1] == per - loss
