@@ -36,6 +36,9 @@ def render_training(r: TrainingResult, console: Console) -> None:
     console.print(f"[bold]{r.name}[/bold]: {r.model} on {r.devices} x {r.hardware} "
                   f"({r.provenance.profile_origin} profile)")
     console.print(f"layout: {_parallel_line(r.parallelism)}")
+    layers = [getattr(s, "layers", None) for s in r.stages]
+    if layers and None not in layers and len(set(layers)) > 1:     # only for uneven pipelines
+        console.print("layers per stage: " + "/".join(str(n) for n in layers))
     for w in r.warnings:
         console.print(f"[bold red]warning:[/bold red] {w}")
     console.print(_kv("Throughput", [

@@ -33,6 +33,10 @@ def test_simulate_terminal_output(cli, tmp_path):
     r = cli("simulate", write(tmp_path, SCEN))
     assert r.code == 0, r
     assert "step" in r.out.lower()
+    assert "layers per stage: 3/4/4/3" in r.out
+    even = {**SCEN, "parallelism": {"tp": 1, "pp": 2}}
+    r = cli("simulate", write(tmp_path, even))
+    assert r.code == 0 and "layers per stage" not in r.out       # only shown when stages differ
 
 
 def test_bad_split_is_one_line_exit_2(cli, tmp_path):
