@@ -169,6 +169,15 @@ def resolve_plan(scenario: Scenario, arch: TransformerArch | None, devices_per_n
                         embedding_as_layer=par.embedding_as_layer, loss_as_layer=par.loss_as_layer)
 
 
+def _need_transformer_pipeline(par, arch, field, what_needs: str, off: str, source) -> None:
+    """Uneven splits need pp >= 2 and a transformer (its layers are what the stages hold)."""
+    if par.pp < 2:
+        _fail(f"{what_needs} a pipeline, but pp = {par.pp}", field, f"pp >= 2, or {off}", source)
+    if arch is None:
+        _fail("uneven pipeline stages need a transformer model (its layers are the stages)", field,
+              f"{off} for this model", source)
+
+
 def _check_accounted(par, arch, v, source):
     """embedding_as_layer / loss_as_layer: a transformer pipeline whose layers plus the counted embedding
     and loss split into pp * virtual_stages equal chunks; not combined with first/last_stage_layers
@@ -178,12 +187,8 @@ def _check_accounted(par, arch, v, source):
         _fail("embedding_as_layer / loss_as_layer and first_stage_layers / last_stage_layers are two ways "
               "to unbalance the edge stages; give one", field,
               "either the counted embedding/loss or explicit first/last stage layers", source)
-    if par.pp < 2:
-        _fail(f"counting the embedding or loss as a pipeline layer needs a pipeline, but pp = {par.pp}", field,
-              "pp >= 2, or embedding_as_layer and loss_as_layer false", source)
-    if arch is None:
-        _fail("uneven pipeline stages need a transformer model (its layers are the stages)", field,
-              "embedding_as_layer and loss_as_layer false for this model", source)
+    _need_transformer_pipeline(par, arch, field, "counting the embedding or loss as a pipeline layer needs",
+                               "embedding_as_layer and loss_as_layer false", source)
     total = arch.num_layers + par.embedding_as_layer + par.loss_as_layer
     chunks = par.pp * v
     if total % chunks or total < chunks:
@@ -198,12 +203,8 @@ def _check_uneven(par, arch, v, source):
     divisible by the virtual pipeline size)."""
     first, last = par.first_stage_layers, par.last_stage_layers
     field = "parallelism.first_stage_layers" if first is not None else "parallelism.last_stage_layers"
-    if par.pp < 2:
-        _fail(f"uneven first/last pipeline stages need a pipeline, but pp = {par.pp}", field,
-              "pp >= 2, or leave first_stage_layers and last_stage_layers out", source)
-    if arch is None:
-        _fail("uneven pipeline stages need a transformer model (its layers are the stages)", field,
-              "first_stage_layers and last_stage_layers left out for this model", source)
+    _need_transformer_pipeline(par, arch, field, "uneven first/last pipeline stages need",
+                               "first_stage_layers and last_stage_layers left out", source)
     n, pp = arch.num_layers, par.pp
     rest = n - (first or 0) - (last or 0)
     inner = pp - (first is not None) - (last is not None)
