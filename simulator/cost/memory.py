@@ -125,7 +125,12 @@ def activation_bytes_per_layer(arch: TransformerArch, *, seq_len, micro_batch, t
         split = split + 2.0 * mats * s * b * arch.ffn_hidden_size * (arch.experts_per_token - 1)
     replicated = 10.0 * sbh   # LN inputs (4), attention + MLP inputs (4), dropout masks (2)
     total = split / t + _where(sequence_parallel, replicated / t, replicated)
-    none = (total + 5.0 * arch.num_heads * s * s * b / t) * scale
+    # unfused attention stores scores, probabilities and the dropout mask (5 a s^2 b / t bytes);
+    # FlashAttention keeps only the fp32 softmax log-sum-exp per query (4 a s b / t bytes)
+    if arch.attention == "flash":
+        none = total * scale + 4.0 * arch.num_heads * s * b / t
+    else:
+        none = (total + 5.0 * arch.num_heads * s * s * b / t) * scale
     return _where(recompute == "full", full, _where(recompute == "none", none, total * scale))
 
 

@@ -100,15 +100,18 @@ def load_model(ref: Any, *, seq_len: int = 2048, batch: int = 1, dtype: str = "b
     return g
 
 
-def load_arch(ref: Any, options: Mapping[str, Any] | None = None) -> TransformerArch | None:
-    """The transformer architecture of a reference, without building a graph (None for CNN/ONNX)."""
+def load_arch(ref: Any, options: Mapping[str, Any] | None = None,
+              attention: str | None = None) -> TransformerArch | None:
+    """The transformer architecture of a reference, without building a graph (None for CNN/ONNX);
+    `attention` (a scenario's workload.attention) sets how its attention core runs."""
     kind, spec, source, _ = _resolve(ref)
     if kind != "config":
         return None
     from simulator.graph.importers.hf_config import arch_from_config, read_config
     cfg = read_config(spec) if isinstance(spec, Path) else spec
     try:
-        return arch_from_config(cfg, source, options)
+        arch = arch_from_config(cfg, source, options)
+        return arch.model_copy(update={"attention": attention}) if attention else arch
     except InputError as exc:
         # a scenario's workload.model_options or inline workload.model: name the field where
         # the user wrote it (the scenario's own file is added by the caller)

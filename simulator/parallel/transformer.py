@@ -33,6 +33,17 @@ def _mem(name, elements_read, elements_written, e, core=False, mask_bytes=0.0, f
             "bytes": e * (elements_read + elements_written) + mask_bytes, "gemm_mnk": None, "core": core}
 
 
+def _flash(b, heads, s, s_kv, hd, kv_local, e):
+    """The attention core as one FlashAttention kernel (Dao et al. 2022; FlashAttention-2, Dao 2023):
+    the score and context GEMMs' FLOPs (4 b a s s_kv d; causal blocks are not skipped here, as in
+    the unfused path), reading Q, K, V and writing O once - the s x s_kv scores never reach memory.
+    Costed on the attention/matmul curve at the per-head GEMM shape; its backward (backward_ops)
+    recomputes the scores inside the kernel: 5 GEMMs against forward's 2, so 2.5x the FLOPs."""
+    return {"name": "flash_attention", "kind": "attention_score", "flops": 4.0 * b * heads * s * s_kv * hd,
+            "bytes": e * b * (2 * s * heads * hd + 2 * s_kv * kv_local), "gemm_mnk": (s, s_kv, hd),
+            "core": False, "flash": True}
+
+
 def has_dropout(arch: TransformerArch) -> bool:
     """GPT-2/GPT-3 and BERT train with dropout 0.1; Llama/Mistral/Mixtral use none."""
     return arch.family in ("gpt2", "bert")
@@ -53,14 +64,20 @@ def layer_forward_ops(arch: TransformerArch, *, micro_batch: int, seq_len: int, 
     repl = tokens * h / (t if sequence_parallel else 1)   # elements of a replicated [s,b,h] tensor
     drop = 1.0 if has_dropout(arch) else 0.0
     probs = b * heads * s * s_kv
+    if arch.attention == "flash":
+        core = [_flash(b, heads, s, s_kv, hd, kv_local, e)]
+    else:
+        core = [
+            _gemm("attn_score", s, s_kv, hd, e, batch=b * heads, core=True),
+            _mem("softmax", b * heads * s * s_kv, b * heads * s * s_kv, e, core=True, flops_per_elem=5.0),
+            # dropout on probabilities: read probs, write dropped probs + 1-byte mask
+            _mem("attn_dropout", drop * probs, drop * probs, e, core=True, mask_bytes=drop * probs),
+            _gemm("attn_context", s, hd, s_kv, e, batch=b * heads, core=True),
+        ]
     ops = [
         _mem("input_norm", repl, repl, e, flops_per_elem=5.0),
         _gemm("qkv", tokens, heads * hd + 2 * kv_local, h, e),
-        _gemm("attn_score", s, s_kv, hd, e, batch=b * heads, core=True),
-        _mem("softmax", b * heads * s * s_kv, b * heads * s * s_kv, e, core=True, flops_per_elem=5.0),
-        # dropout on probabilities: read probs, write dropped probs + 1-byte mask
-        _mem("attn_dropout", drop * probs, drop * probs, e, core=True, mask_bytes=drop * probs),
-        _gemm("attn_context", s, hd, s_kv, e, batch=b * heads, core=True),
+        *core,
         _gemm("attn_proj", tokens, h, heads * hd, e),
         # fused bias + dropout + residual add: read x and residual, write out + mask
         _mem("attn_bias_dropout_add", 2 * repl, repl, e, mask_bytes=drop * repl),
@@ -120,7 +137,9 @@ def backward_ops(forward: list[dict]) -> list[dict]:
     """Backward ops of a forward op list (data- and weight-gradient GEMMs; 1.5x bytes otherwise)."""
     out = []
     for op in forward:
-        if op["gemm_mnk"] is not None:
+        if op.get("flash"):      # recompute S and P, then dV, dP, dQ, dK (FlashAttention-2, Alg. 2)
+            out.append({**op, "name": op["name"] + ".bwd", "flops": op["flops"] * 2.5, "bytes": op["bytes"] * 2.0})
+        elif op["gemm_mnk"] is not None:
             m, n, k = op["gemm_mnk"]
             half_bytes = op["bytes"]
             out.append({**op, "name": op["name"] + ".dgrad", "gemm_mnk": (m, k, n), "bytes": half_bytes})

@@ -42,7 +42,7 @@ from simulator.plan.closed_form import (P2P_BLOCKING, _acc_fn, _exposed_queue, _
 
 def model_arch(sc):
     from simulator.graph.build import load_arch
-    return load_arch(sc.workload.model, sc.workload.model_options or None)
+    return load_arch(sc.workload.model, sc.workload.model_options or None, sc.workload.attention)
 
 
 def _dtypes(dtype: str) -> tuple[float, float]:

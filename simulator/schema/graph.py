@@ -81,3 +81,6 @@ class TransformerArch(Frozen):
     encoder_only: bool = False
     num_labels: int | None = Field(default=None, gt=0)   # BERT token-classification head
     type_vocab_size: int = Field(default=0, ge=0)         # BERT token-type embeddings
+    # how the attention core runs in training: "unfused" (score GEMM, softmax, dropout, context
+    # GEMM through memory, as Megatron-LM 2021) or "flash" (one fused kernel, Dao et al. 2022)
+    attention: Literal["unfused", "flash"] = "unfused"

@@ -54,6 +54,9 @@ class Workload(Section):
     micro_batch: int = Field(default=1, gt=0)
     dtype: DType = "bf16"
     recompute: Literal["none", "selective", "full"] = "none"
+    # training's attention core: unfused (default; Megatron-LM 2021, the validation runs) or flash
+    # (FlashAttention: no s^2 scores in memory). Serving always costs attention as one fused kernel.
+    attention: Literal["unfused", "flash"] | None = None
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     tokens: float | None = Field(default=None, gt=0)   # total training tokens -> time to train
     steps: int | None = Field(default=None, gt=0)      # or a number of optimizer steps
@@ -65,6 +68,14 @@ class Workload(Section):
     batch: int | None = Field(default=None, gt=0)
     kv_dtype: KVDType | None = None
     weight_dtype: WeightDType | None = None         # weight-only quantization (int8/int4) or fp8
+
+    @model_validator(mode="after")
+    def _attention_is_a_training_choice(self):
+        if self.kind == "inference" and self.attention == "unfused":
+            raise ValueError("attention: unfused is not modelled for inference: serving costs attention "
+                             "as one fused kernel (FlashAttention/PagedAttention, as vLLM and TensorRT-LLM run it); "
+                             "leave 'attention' out or write flash")
+        return self
 
     @model_validator(mode="after")
     def _one_amount_of_work(self):

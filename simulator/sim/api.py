@@ -51,7 +51,7 @@ def prepare_training(sc: Scenario, profiles_dir=None, source: str | None = None)
         raise InputError(exc.message, source=exc.source or source, field=exc.field or "cluster.hardware",
                          expected=exc.expected) from None
     try:
-        arch = load_arch(wl.model, wl.model_options or None)
+        arch = load_arch(wl.model, wl.model_options or None, wl.attention)
     except InputError as exc:
         raise InputError(exc.message, source=exc.source or source, field=scenario_model_field(exc),
                          expected=exc.expected) from None
