@@ -46,6 +46,22 @@ sources: {peak_flops_per_s.fp32: t, peak_flops_per_s.fp64: t, memory.capacity_by
 """
 
 
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """Load a script of benchmarks/ as a module by name (they are scripts, not a package)."""
+    import importlib.util
+    loaded = {}
+
+    def load(name: str):
+        if name not in loaded:
+            path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            loaded[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(loaded[name])
+        return loaded[name]
+    return load
+
+
 @pytest.fixture
 def cpu_template_profiles(tmp_path) -> Path:
     """A --profiles-dir holding a small cpu-generic template, independent of the bundled data."""

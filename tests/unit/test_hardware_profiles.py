@@ -124,12 +124,6 @@ def test_no_device_constant_in_python():
     assert offenders == []
 
 
-def test_derived_curves_are_reproducible():
+def test_derived_curves_are_reproducible(benchmark_script):
     """benchmarks/derive_hardware_curves.py --check: the YAML curves equal what the script derives."""
-    import importlib.util
-    from pathlib import Path
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "derive_hardware_curves.py"
-    spec = importlib.util.spec_from_file_location("derive_hardware_curves", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.main(["--check"]) == 0
+    assert benchmark_script("derive_hardware_curves").main(["--check"]) == 0

@@ -9,21 +9,14 @@ a regression shows up.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 0.25
 
 
 @pytest.fixture(scope="module")
-def table():
-    spec = importlib.util.spec_from_file_location("bloom176b", REPO / "benchmarks" / "bloom176b.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.evaluate()
+def table(benchmark_script):
+    return benchmark_script("bloom176b").evaluate()
 
 
 def test_bloom_iteration_time_within_tolerance_and_predicted_fast(table):

@@ -11,7 +11,6 @@ not a target the constants were tuned to.
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,9 @@ DATA = REPO / "tests" / "validation" / "data" / "korthikanti2022_a100.csv"
 TOLERANCE = 0.10
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("korthikanti2022", REPO / "benchmarks" / "korthikanti2022.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def table():
-    return _bench().evaluate(DATA)
+def table(benchmark_script):
+    return benchmark_script("korthikanti2022").evaluate(DATA)
 
 
 def test_every_row_has_a_source_and_a_published_time():
@@ -51,9 +43,9 @@ def test_row_within_tolerance(table, i):
         f"({r['error']:+.1%})")
 
 
-def test_selective_recompute_with_sequence_parallelism_is_faster_as_published(table):
+def test_selective_recompute_with_sequence_parallelism_is_faster_as_published(table, benchmark_script):
     """The paper's headline: seqsel is 29-32% faster than full recompute; the model must agree within 6%."""
-    for model, (pred, pub) in _bench().speedups(table).items():
+    for model, (pred, pub) in benchmark_script("korthikanti2022").speedups(table).items():
         assert pred > 1.2, model
         assert pred / pub - 1.0 == pytest.approx(0.0, abs=0.06), f"{model}: {pred:.3f} vs {pub:.3f}"
 

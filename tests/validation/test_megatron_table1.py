@@ -8,7 +8,6 @@ paper's FLOP count 96 B s l h^2 (1 + s/6h + V/16lh). Source of the table:
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("megatron_table1", REPO / "benchmarks" / "megatron_table1.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def table():
-    mod = _bench()
+def table(benchmark_script):
+    mod = benchmark_script("megatron_table1")
     return mod.evaluate(REPO / "tests" / "validation" / "data" / "megatron_table1_a100.csv")
 
 
@@ -39,9 +31,9 @@ def test_row_within_ten_percent(table, i):
     assert abs(r["error"]) <= 0.10, f"{r['model']}: predicted {r['predicted_step_s']:.2f} s vs {r['published_step_s']:.2f} s ({r['error']:+.1%})"
 
 
-def test_paper_flop_formula_matches_1t_aggregate():
+def test_paper_flop_formula_matches_1t_aggregate(benchmark_script):
     """Eq. 3 with the 1T row's published 163 TFLOP/s x 3072 GPUs gives the table's 502 PFLOP/s."""
-    mod = _bench()
+    mod = benchmark_script("megatron_table1")
     row = [r for r in mod.rows(REPO / "tests" / "validation" / "data" / "megatron_table1_a100.csv") if r["model_size_label"] == "1T"][0]
     step = mod.published_step_s(row)
     assert mod.paper_flops(row) / step / 1e15 == pytest.approx(502.0, rel=0.01)
