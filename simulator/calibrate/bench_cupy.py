@@ -140,14 +140,16 @@ def _operand(rng, shape, dtype: str):
     return random_array(cp, rng, shape, store)
 
 
-_FP8: dict = {}          # "lib", "handle", "workspace", per (m, n, k) an Fp8Gemm, per (m, n) an output
+_FP8: dict = {}          # "lib", "handle", "workspace", "self_check_error" once fp8 works here
+_FP8_PLANS: dict = {}    # (m, n, k) -> Fp8Gemm
+_FP8_OUT: dict = {}      # (m, n) -> the bf16 output buffer of the shape being measured (one at a time)
 
 
 def _fp8_gemm(m: int, n: int, k: int):
     from simulator.calibrate.cublaslt import plan_gemm
-    if (m, n, k) not in _FP8:
-        _FP8[(m, n, k)] = plan_gemm(_FP8["lib"], _FP8["handle"], _FP8["workspace"], m, n, k)
-    return _FP8[(m, n, k)]
+    if (m, n, k) not in _FP8_PLANS:
+        _FP8_PLANS[(m, n, k)] = plan_gemm(_FP8["lib"], _FP8["handle"], _FP8["workspace"], m, n, k)
+    return _FP8_PLANS[(m, n, k)]
 
 
 def _fp8_matmul(a, b) -> None:
@@ -157,11 +159,10 @@ def _fp8_matmul(a, b) -> None:
     cp = _cupy()
     m, k = a.shape
     n = b.shape[1]
-    out = _FP8.get((m, n))
-    if out is None:
-        for key in [key for key in _FP8 if isinstance(key, tuple) and len(key) == 2]:
-            del _FP8[key]                       # one output buffer at a time (the sweep goes by shape)
-        out = _FP8[(m, n)] = cp.empty((m, n), dtype=cp.uint16)
+    if (m, n) not in _FP8_OUT:
+        _FP8_OUT.clear()                        # one output buffer at a time (the sweep goes by shape)
+        _FP8_OUT[(m, n)] = cp.empty((m, n), dtype=cp.uint16)
+    out = _FP8_OUT[(m, n)]
     _fp8_gemm(m, n, k)(a.data.ptr, b.data.ptr, out.data.ptr, cp.cuda.get_current_stream().ptr)
 
 
